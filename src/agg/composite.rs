@@ -1,0 +1,296 @@
+//! Composite aggregates: [`Mean`], [`Stats`] and tuples, merged field by field.
+//!
+//! A composite checks every part before changing any (`check_insert` / `check_merge` on all
+//! parts first), so a value refused by one part leaves every part untouched.
+
+use crate::agg::no_params;
+use crate::agg::{Count, Max, Min, SumF64};
+use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
+use crate::error::{Error, Result};
+use crate::merge::{Insert, Merge};
+
+/// Appends `value`'s payload as a length-prefixed section.
+fn payload_section<T: Codec>(value: &T, out: &mut Vec<u8>) {
+    write_section_with(out, |o| value.write_payload(o));
+}
+
+/// Reads a parameterless component from the next section of `r`.
+fn read_component<T: Codec>(r: &mut Reader<'_>, limits: &Limits) -> Result<T> {
+    T::read_parts(&[], r.section("composite component")?, limits)
+}
+
+/// The mean of finite `f64` values, from an exact [`SumF64`] and a [`Count`]: bit-identical in
+/// any order and grouping.
+///
+/// ```
+/// use shardfold::{Insert, Mean};
+/// let mut m = Mean::default();
+/// assert_eq!(m.value(), None);
+/// for x in [1.0, 2.0, 6.0] {
+///     m.insert(x)?;
+/// }
+/// assert_eq!(m.value(), Some(3.0));
+/// # Ok::<(), shardfold::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mean {
+    sum: SumF64,
+    count: Count,
+}
+
+impl Mean {
+    /// The exact sum rounded once, divided by the count; `None` when empty.
+    pub fn value(&self) -> Option<f64> {
+        mean_of(&self.sum, &self.count)
+    }
+
+    /// The exact sum.
+    pub fn sum(&self) -> &SumF64 {
+        &self.sum
+    }
+
+    /// How many values were inserted.
+    pub fn count(&self) -> u64 {
+        self.count.get()
+    }
+}
+
+fn mean_of(sum: &SumF64, count: &Count) -> Option<f64> {
+    (count.get() > 0).then(|| sum.value() / count.get() as f64)
+}
+
+impl Insert<f64> for Mean {
+    fn check_insert(&self, value: &f64) -> Result<()> {
+        self.sum.check_insert(value)?;
+        self.count.check_insert(value)
+    }
+
+    fn insert(&mut self, value: f64) -> Result<()> {
+        self.check_insert(&value)?;
+        self.sum.insert(value)?;
+        self.count.insert(value)
+    }
+}
+
+impl Merge for Mean {
+    fn check_merge(&self, other: &Self) -> Result<()> {
+        self.sum.check_merge(&other.sum)?;
+        self.count.check_merge(&other.count)
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        self.check_merge(other)?;
+        self.sum.merge(&other.sum)?;
+        self.count.merge(&other.count)
+    }
+}
+
+impl Codec for Mean {
+    const TYPE_TAG: u16 = tags::MEAN;
+
+    fn write_payload(&self, out: &mut Vec<u8>) {
+        payload_section(&self.sum, out);
+        payload_section(&self.count, out);
+    }
+
+    fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
+        no_params(params)?;
+        let mut r = Reader::new(payload);
+        let m = Mean {
+            sum: read_component(&mut r, limits)?,
+            count: read_component(&mut r, limits)?,
+        };
+        r.finish("Mean payload")?;
+        if m.count.get() == 0 && !m.sum.is_zero() {
+            return Err(Error::invalid_state("Mean with a sum but no values"));
+        }
+        Ok(m)
+    }
+}
+
+/// Count, exact sum, min, max and mean of finite `f64` values in one state.
+///
+/// ```
+/// use shardfold::{Insert, Merge, Stats};
+/// let mut a = Stats::default();
+/// let mut b = Stats::default();
+/// a.insert(2.0)?;
+/// b.insert(-1.0)?;
+/// b.insert(5.0)?;
+/// a.merge(&b)?;
+/// assert_eq!((a.count(), a.sum(), a.min(), a.max(), a.mean()), (3, 6.0, Some(-1.0), Some(5.0), Some(2.0)));
+/// assert!(a.insert(f64::INFINITY).is_err());
+/// assert_eq!(a.count(), 3); // the refused value changed nothing
+/// # Ok::<(), shardfold::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    count: Count,
+    sum: SumF64,
+    min: Min<f64>,
+    max: Max<f64>,
+}
+
+impl Stats {
+    /// How many values were inserted.
+    pub fn count(&self) -> u64 {
+        self.count.get()
+    }
+
+    /// The exact sum, rounded once.
+    pub fn sum(&self) -> f64 {
+        self.sum.value()
+    }
+
+    /// The smallest value, `None` when empty.
+    pub fn min(&self) -> Option<f64> {
+        self.min.get()
+    }
+
+    /// The largest value, `None` when empty.
+    pub fn max(&self) -> Option<f64> {
+        self.max.get()
+    }
+
+    /// The mean, `None` when empty.
+    pub fn mean(&self) -> Option<f64> {
+        mean_of(&self.sum, &self.count)
+    }
+}
+
+impl Insert<f64> for Stats {
+    fn check_insert(&self, value: &f64) -> Result<()> {
+        self.sum.check_insert(value)?;
+        self.count.check_insert(value)
+    }
+
+    fn insert(&mut self, value: f64) -> Result<()> {
+        self.check_insert(&value)?;
+        self.sum.insert(value)?;
+        self.count.insert(value)?;
+        self.min.insert(value)?;
+        self.max.insert(value)
+    }
+}
+
+impl Merge for Stats {
+    fn check_merge(&self, other: &Self) -> Result<()> {
+        self.sum.check_merge(&other.sum)?;
+        self.count.check_merge(&other.count)
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        self.check_merge(other)?;
+        self.sum.merge(&other.sum)?;
+        self.count.merge(&other.count)?;
+        self.min.merge(&other.min)?;
+        self.max.merge(&other.max)
+    }
+}
+
+impl Codec for Stats {
+    const TYPE_TAG: u16 = tags::STATS;
+
+    fn write_payload(&self, out: &mut Vec<u8>) {
+        payload_section(&self.count, out);
+        payload_section(&self.sum, out);
+        payload_section(&self.min, out);
+        payload_section(&self.max, out);
+    }
+
+    fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
+        no_params(params)?;
+        let mut r = Reader::new(payload);
+        let s = Stats {
+            count: read_component(&mut r, limits)?,
+            sum: read_component(&mut r, limits)?,
+            min: read_component(&mut r, limits)?,
+            max: read_component(&mut r, limits)?,
+        };
+        r.finish("Stats payload")?;
+        let empty = s.count.get() == 0;
+        let consistent = empty == s.min.get().is_none()
+            && empty == s.max.get().is_none()
+            && (!empty || s.sum.is_zero())
+            && s.min.get().zip(s.max.get()).is_none_or(|(lo, hi)| lo <= hi)
+            && s.min
+                .get()
+                .into_iter()
+                .chain(s.max.get())
+                .all(f64::is_finite);
+        if !consistent {
+            return Err(Error::invalid_state("inconsistent Stats fields"));
+        }
+        Ok(s)
+    }
+}
+
+macro_rules! tuple_aggregate {
+    ($tag:ident; $($T:ident $i:tt),+) => {
+        impl<V: Clone, $($T: Insert<V>),+> Insert<V> for ($($T,)+) {
+            fn check_insert(&self, value: &V) -> Result<()> {
+                $(self.$i.check_insert(value)?;)+
+                Ok(())
+            }
+
+            fn insert(&mut self, value: V) -> Result<()> {
+                self.check_insert(&value)?;
+                $(self.$i.insert(value.clone())?;)+
+                Ok(())
+            }
+        }
+
+        impl<$($T: Merge),+> Merge for ($($T,)+) {
+            fn check_merge(&self, other: &Self) -> Result<()> {
+                $(self.$i.check_merge(&other.$i)?;)+
+                Ok(())
+            }
+
+            fn merge(&mut self, other: &Self) -> Result<()> {
+                self.check_merge(other)?;
+                $(self.$i.merge(&other.$i)?;)+
+                Ok(())
+            }
+        }
+
+        /// Parameter block: each component's type tag (u16 LE) and its parameter block as a
+        /// section; payload: each component's payload as a section.
+        impl<$($T: Codec),+> Codec for ($($T,)+) {
+            const TYPE_TAG: u16 = tags::$tag;
+
+            fn write_params(&self, out: &mut Vec<u8>) {
+                $(
+                    out.extend_from_slice(&$T::TYPE_TAG.to_le_bytes());
+                    write_section_with(out, |o| self.$i.write_params(o));
+                )+
+            }
+
+            fn write_payload(&self, out: &mut Vec<u8>) {
+                $(payload_section(&self.$i, out);)+
+            }
+
+            fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
+                let mut p = Reader::new(params);
+                let mut q = Reader::new(payload);
+                let value = ($(
+                    {
+                        let found = p.u16("tuple component tag")?;
+                        if found != $T::TYPE_TAG {
+                            return Err(Error::WrongType { expected: $T::TYPE_TAG, found });
+                        }
+                        let params = p.section("tuple component params")?;
+                        let payload = q.section("tuple component payload")?;
+                        $T::read_parts(params, payload, limits)?
+                    },
+                )+);
+                p.finish("tuple params")?;
+                q.finish("tuple payload")?;
+                Ok(value)
+            }
+        }
+    };
+}
+
+tuple_aggregate!(TUPLE2; A 0, B 1);
+tuple_aggregate!(TUPLE3; A 0, B 1, C 2);
+tuple_aggregate!(TUPLE4; A 0, B 1, C 2, D 3);

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod agg;
+pub mod codec;
+mod error;
+pub mod hash;
+mod merge;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use agg::{Count, Extremum, Max, Mean, Min, Stats, Sum, SumF64};
+pub use codec::{Codec, Limits, decode, encode};
+pub use error::{Error, MergeError, Result};
+pub use merge::{Insert, Merge};
+
+/// Everything a stored, mergeable aggregate is: mergeable, encodable, with an identity.
+///
+/// Implemented automatically for every type that has the parts.
+pub trait Aggregate: Merge + Codec + Default + Clone + Send + Sync + 'static {}
+
+impl<T: Merge + Codec + Default + Clone + Send + Sync + 'static> Aggregate for T {}
