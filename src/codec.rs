@@ -135,6 +135,21 @@ pub fn encode_into<T: Codec>(value: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
+/// Wraps an arbitrary type tag, parameter block and payload in a valid envelope (correct
+/// lengths and checksum), without checking that they describe a valid state. For tools and
+/// tests that need to build blobs by hand; [`decode`] still validates the contents.
+pub fn encode_raw(type_tag: u16, params: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE_OVERHEAD + params.len() + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&type_tag.to_le_bytes());
+    write_section_with(&mut out, |o| o.extend_from_slice(params));
+    write_section_with(&mut out, |o| o.extend_from_slice(payload));
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
 /// Decodes a blob with the default [`Limits`].
 ///
 /// # Errors
