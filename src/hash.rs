@@ -36,7 +36,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 ///
 /// ```
 /// use shardfold::hash::{stable_hash, hash_bytes};
-/// assert_eq!(stable_hash(7u32), hash_bytes(&7u32.to_le_bytes()));
+/// assert_eq!(stable_hash(&7u32), hash_bytes(&7u32.to_le_bytes()));
 /// ```
 #[inline]
 pub fn stable_hash<T: StableHash + ?Sized>(value: &T) -> u64 {

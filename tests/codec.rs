@@ -276,3 +276,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn format_md_example_sum_of_one() {
+    // FORMAT.md: `1.0` is 2^1074 units = limb 33 holding 2^18 → payload 00 01 21 80 80 10
+    let mut s = SumF64::default();
+    s.insert(1.0).unwrap();
+    let blob = codec::encode(&s);
+    let env = Envelope::parse(&blob, &Limits::default()).unwrap();
+    assert_eq!(env.payload, [0x00, 0x01, 0x21, 0x80, 0x80, 0x10]);
+    assert_eq!(&blob[..7], b"SHFD\x01\x03\x00");
+    assert_eq!(blob.len(), codec::ENVELOPE_OVERHEAD + 6);
+}

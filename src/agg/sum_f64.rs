@@ -130,26 +130,21 @@ impl SumF64 {
         }
         self.pending += 1;
         let bits = x.to_bits();
-        let exponent = ((bits >> 52) & 0x7FF) as u32;
-        let fraction = bits & ((1 << 52) - 1);
-        // Subnormals sit at unit 0; a normal with biased exponent e is (2^52 + f) · 2^(e-1) units.
-        let (significand, shift) = if exponent == 0 {
-            (fraction, 0)
-        } else {
-            (fraction | (1 << 52), exponent - 1)
-        };
-        let idx = (shift / 32) as usize; // ≤ 2045 / 32 = 63, so idx + 2 ≤ 65 < CHUNKS
+        let exponent = (bits >> 52) & 0x7FF;
+        // Subnormals (exponent 0) sit at unit 0; a normal with biased exponent e is
+        // (2^52 + fraction) · 2^(e-1) units. Branch-free: `implicit` is 1 for normals.
+        let implicit = u64::from(exponent != 0);
+        let significand = (bits & ((1 << 52) - 1)) | (implicit << 52);
+        let shift = exponent - implicit; // ≤ 2045
         let wide = u128::from(significand) << (shift % 32);
-        let parts = [
-            (wide & 0xFFFF_FFFF) as i64,
-            ((wide >> 32) & 0xFFFF_FFFF) as i64,
-            (wide >> 64) as i64,
-        ];
-        let target = &mut self.chunks[idx..idx + 3];
-        if bits >> 63 == 1 {
-            target.iter_mut().zip(parts).for_each(|(c, p)| *c -= p);
-        } else {
-            target.iter_mut().zip(parts).for_each(|(c, p)| *c += p);
+        // Conditional negation without a branch: mask is 0 for +, -1 for −.
+        let mask = (bits as i64) >> 63;
+        let signed = |part: u128| ((part as i64) ^ mask) - mask;
+        let idx = (shift / 32) as usize; // ≤ 63, so idx + 2 ≤ 65 < CHUNKS
+        if let Some([a, b, c]) = self.chunks.get_mut(idx..idx + 3) {
+            *a += signed(wide & 0xFFFF_FFFF);
+            *b += signed((wide >> 32) & 0xFFFF_FFFF);
+            *c += signed(wide >> 64);
         }
     }
 
