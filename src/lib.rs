@@ -7,7 +7,7 @@ pub mod agg;
 pub mod codec;
 mod error;
 pub mod hash;
-mod merge;
+pub mod merge;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
