@@ -1,6 +1,6 @@
 //! The merge-law suite, for every aggregate of this crate and for your own.
 //!
-//! Enabled by the `testkit` feature. Given a [`proptest`] strategy of input values, [`Laws`]
+//! Enabled by the `testkit` feature. Given a [`mod@proptest`] strategy of input values, [`Laws`]
 //! checks, for each generated case (default 256):
 //!
 //! * **identity**: `default ⊔ a = a = a ⊔ default`;
