@@ -3,7 +3,7 @@
 mod composite;
 mod count;
 mod extrema;
-mod hll;
+pub mod hll;
 mod sum;
 mod sum_f64;
 

@@ -53,21 +53,42 @@ impl<'a> BitWriter<'a> {
     }
 }
 
-/// Reads bits written by [`BitWriter`]; every read checks the bits left.
+/// Reads bits written by [`BitWriter`] through a 64-bit window; every read checks the bits
+/// left.
 pub(super) struct BitReader<'a> {
     bytes: &'a [u8],
-    pos: usize,
+    next: usize,
+    acc: u64,
+    filled: u32,
 }
 
 impl<'a> BitReader<'a> {
     /// A reader over `bytes`.
     pub(super) fn new(bytes: &'a [u8]) -> Self {
-        BitReader { bytes, pos: 0 }
+        BitReader {
+            bytes,
+            next: 0,
+            acc: 0,
+            filled: 0,
+        }
     }
 
     /// Bits not yet read.
     pub(super) fn remaining(&self) -> usize {
-        (self.bytes.len() * 8).saturating_sub(self.pos)
+        self.bytes.len().saturating_sub(self.next) * 8 + self.filled as usize
+    }
+
+    /// Tops the window up to at least 57 bits, or to the end of the bytes.
+    #[inline]
+    fn refill(&mut self) {
+        while self.filled <= 56 {
+            let Some(&b) = self.bytes.get(self.next) else {
+                return;
+            };
+            self.acc |= u64::from(b) << self.filled;
+            self.filled += 8;
+            self.next += 1;
+        }
     }
 
     /// Reads one bit.
@@ -77,13 +98,7 @@ impl<'a> BitReader<'a> {
     /// [`Error::Truncated`] at the end of the bytes.
     #[inline]
     pub(super) fn bit(&mut self, context: &'static str) -> Result<u32> {
-        let byte = self
-            .bytes
-            .get(self.pos / 8)
-            .ok_or(Error::Truncated { context })?;
-        let b = u32::from(byte >> (self.pos % 8)) & 1;
-        self.pos += 1;
-        Ok(b)
+        self.get(1, context)
     }
 
     /// Reads a `bits`-bit value (≤ 32 bits).
@@ -91,12 +106,19 @@ impl<'a> BitReader<'a> {
     /// # Errors
     ///
     /// [`Error::Truncated`] when fewer than `bits` bits remain.
+    #[inline]
     pub(super) fn get(&mut self, bits: u32, context: &'static str) -> Result<u32> {
-        let mut v = 0u32;
-        for i in 0..bits.min(32) {
-            v |= self.bit(context)? << i;
+        let bits = bits.min(32);
+        if self.filled < bits {
+            self.refill();
+            if self.filled < bits {
+                return Err(Error::Truncated { context });
+            }
         }
-        Ok(v)
+        let v = self.acc & ((1u64 << bits) - 1);
+        self.acc >>= bits;
+        self.filled -= bits;
+        Ok(v as u32)
     }
 
     /// Reads a unary code: the number of one bits before the next zero bit, refusing more

@@ -15,11 +15,12 @@ use super::bits::{BitReader, BitWriter};
 use super::estimate::{self, HIST_LEN, Histogram};
 use crate::error::{Error, Result};
 
-/// `2^p` registers and a lazily computed histogram of their values.
+/// `2^p` registers, a lazily computed histogram of their values and the cached estimate.
 #[derive(Clone)]
 pub(super) struct Dense {
     regs: Vec<u8>,
     hist: OnceLock<Box<Histogram>>,
+    cached: OnceLock<f64>,
 }
 
 impl PartialEq for Dense {
@@ -57,10 +58,22 @@ pub(super) fn fold_rank(low: u32, bits: u8, tail_rank: u8) -> u8 {
     }
 }
 
+/// The register histogram, counted in four interleaved tables so that consecutive equal
+/// registers do not serialise on one counter.
 fn histogram(regs: &[u8]) -> Box<Histogram> {
+    let mut parts = [[0u32; HIST_LEN]; 4];
+    let mut chunks = regs.chunks_exact(4);
+    for c in &mut chunks {
+        for (part, &r) in parts.iter_mut().zip(c) {
+            part[usize::from(r) % HIST_LEN] += 1;
+        }
+    }
+    for &r in chunks.remainder() {
+        parts[0][usize::from(r) % HIST_LEN] += 1;
+    }
     let mut hist = Box::new([0u32; HIST_LEN]);
-    for &r in regs {
-        hist[usize::from(r) % HIST_LEN] += 1;
+    for (k, h) in hist.iter_mut().enumerate() {
+        *h = parts.iter().map(|part| part[k]).sum();
     }
     hist
 }
@@ -74,6 +87,7 @@ impl Dense {
         Dense {
             regs: vec![0; m],
             hist: OnceLock::from(hist),
+            cached: OnceLock::new(),
         }
     }
 
@@ -92,15 +106,26 @@ impl Dense {
     /// Raises register `idx` to `rank` if it is lower, keeping the histogram current.
     #[inline]
     pub(super) fn set_max(&mut self, idx: usize, rank: u8) {
-        if let Some(r) = self.regs.get_mut(idx)
-            && rank > *r
+        if let Some(&r) = self.regs.get(idx)
+            && rank > r
         {
-            if let Some(hist) = self.hist.get_mut() {
-                hist[usize::from(*r) % HIST_LEN] -= 1;
-                hist[usize::from(rank) % HIST_LEN] += 1;
-            }
-            *r = rank;
+            self.raise(idx, r, rank);
         }
+    }
+
+    /// Raises register `idx` from `from` to `to`: rare once the sketch holds many values, so
+    /// kept out of the hot path.
+    #[cold]
+    #[inline(never)]
+    fn raise(&mut self, idx: usize, from: u8, to: u8) {
+        if let Some(r) = self.regs.get_mut(idx) {
+            *r = to;
+        }
+        if let Some(hist) = self.hist.get_mut() {
+            hist[usize::from(from) % HIST_LEN] -= 1;
+            hist[usize::from(to) % HIST_LEN] += 1;
+        }
+        self.cached = OnceLock::new();
     }
 
     /// Register-wise maximum with `other` (same precision).
@@ -109,12 +134,15 @@ impl Dense {
             *a = (*a).max(b);
         }
         self.hist = OnceLock::new();
+        self.cached = OnceLock::new();
     }
 
-    /// The estimate (Ertl's improved raw estimator); scans the registers only if a merge
-    /// invalidated the histogram since the last call.
+    /// The estimate (Ertl's improved raw estimator), cached until a register changes; scans
+    /// the registers only if a merge invalidated the histogram since the last call.
     pub(super) fn estimate(&self, p: u8) -> f64 {
-        estimate::ertl(self.hist.get_or_init(|| histogram(&self.regs)), p)
+        *self
+            .cached
+            .get_or_init(|| estimate::ertl(self.hist.get_or_init(|| histogram(&self.regs)), p))
     }
 
     /// The same registers folded down to precision `to ≤ from`: exactly the registers a sketch
@@ -180,6 +208,7 @@ impl Dense {
         Ok(Dense {
             regs,
             hist: OnceLock::new(),
+            cached: OnceLock::new(),
         })
     }
 }
