@@ -11,6 +11,7 @@ use ahash::RandomState;
 use cardinality_estimator::CardinalityEstimator;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
+use shardfold::hash::stable_hash;
 use shardfold::{Distinct, Insert, Merge, codec};
 use wyhash::WyHash;
 
@@ -193,18 +194,49 @@ fn insert_prehashed(c: &mut Criterion) {
     let mut g = c.benchmark_group("hll_insert_prehashed_p14");
     g.throughput(Throughput::Elements(BATCH));
     let (mut d, mut e) = (ours(1), card(1));
-    const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = 1u64;
+    // fresh random hashes each batch (a SplitMix64 stream), as a stream of new values would be
+    let mut rng = shardfold::testkit::SplitMix64::new(42);
+    let mut hashes = vec![0u64; BATCH as usize];
     let mut batch = move || {
-        let start = next;
-        next = next.wrapping_add(BATCH.wrapping_mul(STEP));
-        (0..BATCH).map(move |j| start.wrapping_add(j.wrapping_mul(STEP)))
+        hashes.iter_mut().for_each(|h| *h = rng.next_u64());
+        hashes.clone()
     };
     g.bench_function("shardfold", |b| {
-        b.iter(|| batch().for_each(|h| d.insert_hash(black_box(h))))
+        b.iter_batched(
+            &mut batch,
+            |hs| hs.iter().for_each(|&h| d.insert_hash(black_box(h))),
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("cardinality_estimator", |b| {
-        b.iter(|| batch().for_each(|h| e.insert_hash(black_box(h))))
+        b.iter_batched(
+            &mut batch,
+            |hs| hs.iter().for_each(|&h| e.insert_hash(black_box(h))),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+/// The stable hash alone, to split an insert's cost between hashing and the sketch.
+fn hash_only(c: &mut Criterion) {
+    let words: Vec<String> = (0..BATCH)
+        .map(|i| format!("{:016x}", i * 0x9E37_79B9))
+        .collect();
+    let mut g = c.benchmark_group("hll_hash_only");
+    g.throughput(Throughput::Elements(BATCH));
+    g.bench_function("stable_hash_u64", |b| {
+        b.iter(|| {
+            (0..BATCH)
+                .map(|i| stable_hash(&black_box(i)))
+                .fold(0, u64::wrapping_add)
+        })
+    });
+    g.bench_function("stable_hash_str16", |b| {
+        b.iter(|| {
+            let sum = words.iter().map(|w| stable_hash(black_box(w.as_str())));
+            sum.fold(0, u64::wrapping_add)
+        })
     });
     g.finish();
 }
@@ -214,6 +246,7 @@ pub fn benches(c: &mut Criterion) {
     insert_u64(c);
     insert_prehashed(c);
     insert_str(c);
+    hash_only(c);
     merge_dense(c);
     count_dense(c);
     codec_and_sizes(c);

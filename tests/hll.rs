@@ -41,6 +41,14 @@ fn laws_strings() {
         .check("[a-z]{0,12}");
 }
 
+#[test]
+fn laws_inside_a_tuple_with_count() {
+    // Insert<V> for every StableHash V composes with Count's Insert<V> for all V
+    Laws::<(Distinct, shardfold::Count), u64>::new("(Distinct, Count)")
+        .cases(64)
+        .check(any::<u64>());
+}
+
 /// A `Distinct` whose `Default` has precision `P`, so the law suite (which builds states with
 /// `Default`) can run at small precisions where 200 values cross the sparse → dense threshold.
 #[derive(Debug, Clone, PartialEq)]
