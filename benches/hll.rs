@@ -218,6 +218,36 @@ fn insert_prehashed(c: &mut Criterion) {
     g.finish();
 }
 
+/// Filling fresh sketches: the sparse phase (up to 4 096 values at p = 14) and the conversion.
+fn build_from_empty(c: &mut Criterion) {
+    for n in [1_000u64, 10_000] {
+        let mut g = c.benchmark_group(format!("hll_build_{n}_distinct_p14"));
+        g.throughput(Throughput::Elements(n));
+        g.bench_function("shardfold", |b| {
+            b.iter(|| {
+                let mut d = Distinct::new(P);
+                (0..n).for_each(|i| drop(d.insert(black_box(i))));
+                d
+            })
+        });
+        g.bench_function("hyperloglogplus_ahash", |b| {
+            b.iter(|| {
+                let mut h: Hllp<u64> = Hllp::new(P, seeds()).unwrap_or_else(|e| panic!("{e:?}"));
+                (0..n).for_each(|i| h.insert(black_box(&i)));
+                h
+            })
+        });
+        g.bench_function("cardinality_estimator", |b| {
+            b.iter(|| {
+                let mut e = Card::<u64>::new();
+                (0..n).for_each(|i| e.insert(black_box(&i)));
+                e
+            })
+        });
+        g.finish();
+    }
+}
+
 /// The stable hash alone, to split an insert's cost between hashing and the sketch.
 fn hash_only(c: &mut Criterion) {
     let words: Vec<String> = (0..BATCH)
@@ -247,6 +277,7 @@ pub fn benches(c: &mut Criterion) {
     insert_prehashed(c);
     insert_str(c);
     hash_only(c);
+    build_from_empty(c);
     merge_dense(c);
     count_dense(c);
     codec_and_sizes(c);

@@ -128,6 +128,18 @@ impl Dense {
         self.cached = OnceLock::new();
     }
 
+    /// Raises registers in bulk (a merge with sparse entries): the histogram is invalidated
+    /// and rebuilt at the next query, as after any merge.
+    pub(super) fn raise_all(&mut self, slots: impl Iterator<Item = (usize, u8)>) {
+        for (idx, rank) in slots {
+            if let Some(r) = self.regs.get_mut(idx) {
+                *r = (*r).max(rank);
+            }
+        }
+        self.hist = OnceLock::new();
+        self.cached = OnceLock::new();
+    }
+
     /// Register-wise maximum with `other` (same precision).
     pub(super) fn max_with(&mut self, other: &Dense) {
         for (a, &b) in self.regs.iter_mut().zip(&other.regs) {

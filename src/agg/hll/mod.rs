@@ -10,7 +10,7 @@
 //! "HyperLogLog: the analysis of a near-optimal cardinality estimation algorithm", AofA 2007).
 //!
 //! * **Sparse** (HLL++, Heule, Nunkesser and Hall, "HyperLogLog in practice", EDBT 2013): while
-//!   few values are present the sketch keeps the sorted set of occupied *slots* at the finer
+//!   few values are present the sketch keeps the set of occupied *slots* at the finer
 //!   precision `p' = 20` (plus the rank after the slot where the dense rank needs it), and
 //!   estimates by linear counting over `2^20` slots: near-exact (relative standard error at
 //!   most 0.07 % up to the conversion point, and exact in practice for tens of values). It

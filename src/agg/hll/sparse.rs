@@ -5,8 +5,9 @@
 //! to collisions among `2^20` slots and is estimated by linear counting at `p'`. An entry is a
 //! `u32`: `slot << 6 | ρ'`, where `ρ'` (the rank of the bits after the slot) is kept only when
 //! the dense rank cannot be read from the slot itself, that is when the `p' − p` slot bits
-//! below the register index are all zero; otherwise `ρ' = 0`. Entries are sorted by slot with
-//! one entry per slot (the larger `ρ'` wins a merge), so equal sets have equal vectors.
+//! below the register index are all zero; otherwise `ρ' = 0`. There is one entry per slot (the
+//! larger `ρ'` wins a merge), kept in a small open-addressing table so that an insert costs a
+//! probe or two; the canonical order (for encoding and equality) is by slot.
 //!
 //! On the wire the sorted slots are gap-coded with a Rice code (about 12 bits per entry at
 //! 1 000 distinct), followed by the kept `ρ'` values, 6 bits each.
@@ -22,14 +23,28 @@ pub(super) const SPARSE_P: u8 = 20;
 /// The largest `ρ'` at `p'`: `64 − p' + 1`.
 const MAX_RHO: u32 = 65 - SPARSE_P as u32;
 
-/// Sorted, one entry per slot; see the [module docs](self).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The set of entries, one per slot, in an open-addressing table; see the
+/// [module docs](self).
+#[derive(Debug, Clone, Default)]
 pub(super) struct Sparse {
-    entries: Vec<u32>,
+    /// Linear probing, power-of-two capacity (or empty), `0` = free (no entry is 0: slot 0
+    /// always keeps its `ρ' ≥ 1`). The home of a slot is its top bits, so the table is
+    /// nearly sorted.
+    table: Vec<u32>,
+    len: usize,
 }
 
+/// Equal sets of entries, whatever the table layout.
+impl PartialEq for Sparse {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.sorted() == other.sorted()
+    }
+}
+
+impl Eq for Sparse {}
+
 /// The most entries a sparse sketch at precision `p` holds: beyond `2^p / 4` entries of 4 bytes
-/// it would be larger than the dense registers, and it converts.
+/// its entry list would be larger than the dense registers, and it converts.
 pub(super) fn max_entries(p: u8) -> usize {
     1 << (p - 2)
 }
@@ -54,67 +69,73 @@ fn entry(p: u8, hash: u64) -> u32 {
 impl Sparse {
     /// Number of occupied slots.
     pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
-    /// The entries, sorted by slot.
-    #[cfg(test)]
-    pub(super) fn entries(&self) -> &[u32] {
-        &self.entries
+    /// The entries, in any order.
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.table.iter().copied().filter(|&e| e != 0)
+    }
+
+    /// The entries sorted by slot: the canonical order.
+    pub(super) fn sorted(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.iter().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Folds a hash in; returns the number of entries afterwards.
     #[inline]
     pub(super) fn insert_hash(&mut self, p: u8, hash: u64) -> usize {
-        let e = entry(p, hash);
-        match self.entries.binary_search_by_key(&(e >> 6), |x| x >> 6) {
-            Ok(i) => {
-                if let Some(x) = self.entries.get_mut(i) {
-                    *x = (*x).max(e);
-                }
-            }
-            Err(i) => self.entries.insert(i, e),
+        self.add(entry(p, hash));
+        self.len
+    }
+
+    /// Adds an entry: a new slot, or the larger `ρ'` for a known one.
+    fn add(&mut self, e: u32) {
+        if (self.len + 1) * 4 > self.table.len() * 3 {
+            self.grow();
         }
-        self.entries.len()
+        let mask = self.table.len() - 1;
+        let bits = self.table.len().trailing_zeros(); // ≤ 18: at most 2^16 + 1 entries
+        let mut i = ((e >> 6) >> u32::from(SPARSE_P).saturating_sub(bits)) as usize & mask;
+        while let Some(x) = self.table.get_mut(i) {
+            if *x == 0 {
+                *x = e;
+                self.len += 1;
+                return;
+            }
+            if *x >> 6 == e >> 6 {
+                *x = (*x).max(e);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Doubles the table (at least 16 places) and re-inserts every entry.
+    fn grow(&mut self) {
+        let cap = (self.table.len() * 2).max(16);
+        let old = core::mem::replace(&mut self.table, vec![0; cap]);
+        self.len = 0;
+        for e in old.into_iter().filter(|&e| e != 0) {
+            self.add(e);
+        }
     }
 
     /// Union with `other`, one entry per slot, the larger `ρ'` kept.
     pub(super) fn union(&mut self, other: &Sparse) {
-        if other.entries.is_empty() {
-            return;
-        }
-        let (a, b) = (&self.entries, &other.entries);
-        let mut out = Vec::with_capacity(a.len() + b.len());
-        let (mut i, mut j) = (0, 0);
-        while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
-            let (take_x, take_y) = match (x >> 6).cmp(&(y >> 6)) {
-                core::cmp::Ordering::Less => (true, false),
-                core::cmp::Ordering::Greater => (false, true),
-                core::cmp::Ordering::Equal => (true, true),
-            };
-            out.push(if take_x && take_y {
-                x.max(y)
-            } else if take_x {
-                x
-            } else {
-                y
-            });
-            i += usize::from(take_x);
-            j += usize::from(take_y);
-        }
-        out.extend_from_slice(a.get(i..).unwrap_or(&[]));
-        out.extend_from_slice(b.get(j..).unwrap_or(&[]));
-        self.entries = out;
+        other.iter().for_each(|e| self.add(e));
     }
 
     /// Raises `dense`'s registers (precision `p`) by every entry.
     pub(super) fn fold_into(&self, p: u8, dense: &mut Dense) {
         let bits = SPARSE_P - p;
-        for &e in &self.entries {
+        dense.raise_all(self.iter().map(|e| {
             let slot = e >> 6;
             let rank = fold_rank(slot & low_mask(p), bits, (e & 63) as u8);
-            dense.set_max((slot >> bits) as usize, rank);
-        }
+            ((slot >> bits) as usize, rank)
+        }));
     }
 
     /// The dense registers at precision `p` holding the same hashes.
@@ -127,23 +148,20 @@ impl Sparse {
     /// The same slots as a sparse sketch built at the coarser precision `to` would keep them:
     /// `ρ'` dropped wherever the slot now determines the rank.
     pub(super) fn downgrade(&self, to: u8) -> Sparse {
-        let entries = self
-            .entries
-            .iter()
-            .map(|&e| {
-                if (e >> 6) & low_mask(to) != 0 {
-                    e & !63
-                } else {
-                    e
-                }
-            })
-            .collect();
-        Sparse { entries }
+        let mut out = Sparse::default();
+        for e in self.iter() {
+            out.add(if (e >> 6) & low_mask(to) != 0 {
+                e & !63
+            } else {
+                e
+            });
+        }
+        out
     }
 
     /// Linear counting over the `2^20` slots.
     pub(super) fn estimate(&self) -> f64 {
-        estimate::linear_counting(self.entries.len(), SPARSE_P)
+        estimate::linear_counting(self.len, SPARSE_P)
     }
 
     /// The Rice parameter for `n` entries: about log2 of the mean gap between slots.
@@ -153,19 +171,20 @@ impl Sparse {
 
     /// Appends the wire form: entry count, Rice parameter, Rice-coded slot gaps, kept `ρ'`.
     pub(super) fn write(&self, out: &mut Vec<u8>) {
-        let n = self.entries.len();
+        let entries = self.sorted();
+        let n = entries.len();
         bits::put_varint(n as u32, out);
         let k = Self::rice_k(n);
         out.push(k as u8);
         let mut w = BitWriter::new(out);
         let mut next = 0u32;
-        for &e in &self.entries {
+        for &e in &entries {
             let gap = (e >> 6) - next;
             w.unary(gap >> k);
             w.put(gap, k);
             next = (e >> 6) + 1;
         }
-        for &e in &self.entries {
+        for &e in &entries {
             if e & 63 != 0 {
                 w.put(e & 63, 6);
             }
@@ -220,7 +239,9 @@ impl Sparse {
             }
         }
         r.finish(CTX)?;
-        Ok(Sparse { entries })
+        let mut sparse = Sparse::default();
+        entries.into_iter().for_each(|e| sparse.add(e));
+        Ok(sparse)
     }
 }
 
@@ -242,7 +263,7 @@ mod tests {
                 d.insert_hash(p, h);
             }
             assert_eq!(s.to_dense(p).registers(), d.registers(), "p={p}");
-            assert!(s.entries().windows(2).all(|w| w[0] >> 6 < w[1] >> 6));
+            assert!(s.sorted().windows(2).all(|w| w[0] >> 6 < w[1] >> 6));
             let (i, r) = slot(p, 0);
             assert_eq!((i, r), (0, 65 - p));
         }
