@@ -178,6 +178,13 @@ fn regression_hyperloglogplus_19_same_element_in_two_sparse_sketches_counts_one(
 // ----- precisions -----------------------------------------------------------------------------
 
 #[test]
+fn distinct_is_a_storable_aggregate() {
+    fn storable<A: shardfold::Aggregate>() {}
+    storable::<Distinct>();
+    storable::<(Distinct, shardfold::Count)>();
+}
+
+#[test]
 fn precision_is_checked() {
     for p in [0u8, 3, 19, 64] {
         assert!(matches!(
