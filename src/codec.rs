@@ -61,6 +61,8 @@ pub mod tags {
     pub const MEAN: u16 = 0x0008;
     /// [`Stats`](crate::Stats).
     pub const STATS: u16 = 0x0009;
+    /// [`Distinct`](crate::Distinct) (HyperLogLog).
+    pub const DISTINCT: u16 = 0x0010;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.
     pub const TUPLE2: u16 = 0x00F2;
     /// A tuple of 3 aggregates.
