@@ -11,7 +11,7 @@ mod merge;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use agg::{Count, Extremum, Max, Mean, Min, Stats, Sum, SumF64};
+pub use agg::{Count, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64};
 pub use codec::{Codec, Limits, decode, encode};
 pub use error::{Error, MergeError, Result};
 pub use merge::{Insert, Merge};
