@@ -18,6 +18,11 @@ pub(crate) fn normaliser(n: u64, compression: u32) -> f64 {
     4.0 * ln(ratio.max(1.0)) + 24.0
 }
 
+/// `g = exp(Z(n)/δ)`: the largest odds ratio one centroid may span.
+pub(crate) fn growth(n: u64, compression: u32) -> f64 {
+    exp(normaliser(n, compression) / f64::from(compression))
+}
+
 /// Centroid limits for one compression pass over `n` values.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scale {
@@ -29,10 +34,9 @@ pub(crate) struct Scale {
 impl Scale {
     /// The scale for compressing `n` values with compression δ.
     pub(crate) fn new(n: u64, compression: u32) -> Self {
-        let z = normaliser(n, compression);
         Scale {
             n: n as f64,
-            g: exp(z / f64::from(compression)),
+            g: growth(n, compression),
         }
     }
 
