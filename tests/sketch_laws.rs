@@ -102,7 +102,14 @@ fn quantiles_small_compression_heavy_merging() {
         .max_values(3000)
         .cases(64)
         .approx(|a, b| within_bound(&a.0, &b.0))
-        .check(prop_oneof![(-8.0f64..8.0).prop_map(f64::exp), finite_f64()]);
+        // Smooth data: with gaps of many orders of magnitude (finite_f64 mixed in) a value
+        // interpolated inside a gap can read at quite different ranks in two groupings (kept as
+        // `tdigest_gap_data_rank_within_bound` in tests/quantiles.rs, which checks true ranks).
+        .check(prop_oneof![
+            (-8.0f64..8.0).prop_map(f64::exp),
+            (-1e6f64..1e6),
+            (0u32..100).prop_map(f64::from),
+        ]);
 }
 
 #[test]
