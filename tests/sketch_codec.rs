@@ -58,8 +58,15 @@ fn golden<T: Codec>(name: &str, built: &T) -> Vec<u8> {
     }
     let stored = std::fs::read(&path).unwrap();
     let decoded: T = codec::decode(&stored).unwrap();
-    assert_eq!(codec::encode(&decoded), stored, "{name}: re-encoding changed bytes");
-    assert_eq!(bytes, stored, "{name}: the same data no longer builds the same bytes");
+    assert_eq!(
+        codec::encode(&decoded),
+        stored,
+        "{name}: re-encoding changed bytes"
+    );
+    assert_eq!(
+        bytes, stored,
+        "{name}: the same data no longer builds the same bytes"
+    );
     stored
 }
 
@@ -68,7 +75,10 @@ fn quantiles_golden_file() {
     let stored = golden("quantiles.bin", &golden_quantiles());
     let d: Quantiles = codec::decode(&stored).unwrap();
     assert_eq!(d.count(), 3000);
-    assert!(d.centroids().len() < 3000, "the golden digest holds merged centroids");
+    assert!(
+        d.centroids().len() < 3000,
+        "the golden digest holds merged centroids"
+    );
     assert!(d.centroids().iter().any(|c| c.weight > 1));
 }
 
@@ -84,13 +94,19 @@ fn loghist_golden_file() {
 /// Every truncation and every single-bit flip is refused with a typed error, never a panic.
 fn refuses_damage<T: Codec + core::fmt::Debug>(bytes: &[u8]) {
     for len in 0..bytes.len() {
-        assert!(codec::decode::<T>(&bytes[..len]).is_err(), "truncated to {len}");
+        assert!(
+            codec::decode::<T>(&bytes[..len]).is_err(),
+            "truncated to {len}"
+        );
     }
     for i in 0..bytes.len() {
         for bit in 0..8 {
             let mut b = bytes.to_vec();
             b[i] ^= 1 << bit;
-            assert!(codec::decode::<T>(&b).is_err(), "bit {bit} of byte {i} flipped");
+            assert!(
+                codec::decode::<T>(&b).is_err(),
+                "bit {bit} of byte {i} flipped"
+            );
         }
     }
 }
@@ -175,5 +191,8 @@ fn empty_sketches_answer_none() {
     let qb = codec::encode(&q);
     assert_eq!(codec::encode(&codec::decode::<Quantiles>(&qb).unwrap()), qb);
     let hb = codec::encode(&h);
-    assert_eq!(codec::encode(&codec::decode::<LogHistogram>(&hb).unwrap()), hb);
+    assert_eq!(
+        codec::encode(&codec::decode::<LogHistogram>(&hb).unwrap()),
+        hb
+    );
 }

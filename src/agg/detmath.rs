@@ -37,6 +37,7 @@ pub(crate) fn exp(y: f64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -77,6 +77,7 @@ fn inverse(y: f64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::testkit::SplitMix64;

@@ -199,3 +199,133 @@ fn last_bucket(h: &LogHistogram) -> Option<Bucket> {
         .map(|&(i, _)| Bucket::Negative(i));
     pos.or(zero).or(neg)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::mapping::Mapping;
+    use super::*;
+    use crate::merge::Insert;
+    use crate::testkit::SplitMix64;
+
+    fn hist() -> LogHistogram {
+        let mut h = LogHistogram::default();
+        for v in [-5.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 1e30] {
+            h.insert(v).unwrap();
+        }
+        h
+    }
+
+    fn parts(h: &LogHistogram) -> (Vec<u8>, Vec<u8>) {
+        let (mut p, mut l) = (Vec::new(), Vec::new());
+        h.write_params(&mut p);
+        h.write_payload(&mut l);
+        (p, l)
+    }
+
+    fn read(p: &[u8], l: &[u8]) -> Result<LogHistogram> {
+        LogHistogram::read_parts(p, l, &Limits::default())
+    }
+
+    fn payload(count: u64, zero: u64, min: f64, max: f64, neg: &[u64], pos: &[u64]) -> Vec<u8> {
+        let mut l = Vec::new();
+        for v in [count, zero, min.to_bits(), max.to_bits()] {
+            l.extend_from_slice(&v.to_le_bytes());
+        }
+        for store in [neg, pos] {
+            store.iter().for_each(|&v| write_varint(&mut l, v));
+        }
+        l
+    }
+
+    #[test]
+    fn round_trip() {
+        let (p, l) = parts(&hist());
+        assert_eq!(parts(&read(&p, &l).unwrap()), (p, l));
+    }
+
+    #[test]
+    fn each_broken_invariant_is_refused() {
+        let p = DEFAULT_ALPHA_BITS.to_le_bytes();
+        let m = Mapping::new(0.01);
+        let i1 = m.index(1.0);
+        let zz = |i: i32| (i64::from(i) << 1 ^ i64::from(i) >> 63) as u64;
+        // a valid one-value payload first, so each case below breaks exactly one thing
+        assert!(read(&p, &payload(1, 0, 1.0, 1.0, &[0], &[1, zz(i1), 1])).is_ok());
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "count mismatch",
+                payload(2, 0, 1.0, 1.0, &[0], &[1, zz(i1), 1]),
+            ),
+            (
+                "zero bucket count",
+                payload(1, 0, 1.0, 1.0, &[0], &[2, zz(i1), 1, 1, 0]),
+            ),
+            (
+                "gap of zero",
+                payload(2, 0, 1.0, 1.0, &[0], &[2, zz(i1), 1, 0, 1]),
+            ),
+            (
+                "index out of range",
+                payload(1, 0, 1.0, 1.0, &[0], &[1, zz(i32::MAX), 1]),
+            ),
+            (
+                "min not in first bucket",
+                payload(1, 0, 0.5, 1.0, &[0], &[1, zz(i1), 1]),
+            ),
+            (
+                "max not in last bucket",
+                payload(1, 0, 1.0, 7.0, &[0], &[1, zz(i1), 1]),
+            ),
+            (
+                "NaN min",
+                payload(1, 0, f64::NAN, 1.0, &[0], &[1, zz(i1), 1]),
+            ),
+            ("-0.0 extremes", payload(1, 1, -0.0, -0.0, &[0], &[0])),
+            ("empty with extremes", payload(0, 0, 1.0, 1.0, &[0], &[0])),
+            (
+                "huge bucket count",
+                payload(1, 0, 1.0, 1.0, &[0], &[u64::MAX, 1]),
+            ),
+            ("varint overflow", {
+                let mut l = payload(1, 0, 1.0, 1.0, &[0], &[]);
+                l.extend_from_slice(&[0xFF; 11]);
+                l
+            }),
+        ];
+        for (name, l) in cases {
+            assert!(read(&p, &l).is_err(), "{name} accepted");
+        }
+        assert!(read(&0.7f64.to_bits().to_le_bytes(), &parts(&hist()).1).is_err());
+    }
+
+    const DEFAULT_ALPHA_BITS: u64 = 0x3F84_7AE1_47AE_147B; // 0.01
+
+    #[test]
+    fn default_alpha_bits() {
+        assert_eq!(
+            f64::from_bits(DEFAULT_ALPHA_BITS),
+            super::super::DEFAULT_ALPHA
+        );
+    }
+
+    #[test]
+    fn random_payload_damage_never_panics() {
+        let h = hist();
+        let (p, l) = parts(&h);
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..20_000 {
+            let mut bad = l.clone();
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(bad.len());
+                bad[i] = rng.next_u64() as u8;
+            }
+            if let Ok(d) = read(&p, &bad) {
+                for q in [0.0, 0.3, 0.5, 1.0] {
+                    let _ = d.quantile(q);
+                }
+                assert_eq!(parts(&read(&p, &parts(&d).1).unwrap()), parts(&d));
+            }
+        }
+    }
+}

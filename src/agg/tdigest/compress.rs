@@ -157,6 +157,7 @@ fn sort_ties(out: &mut [Centroid]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -124,6 +124,7 @@ pub(crate) fn cdf(c: &[Centroid], n: u64, min: f64, max: f64, x: f64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -70,6 +70,7 @@ pub(crate) fn max_centroids(n: u64, compression: u32) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -139,3 +139,141 @@ fn check_mean(q: &Quantiles) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::merge::{Insert, Merge};
+    use crate::testkit::SplitMix64;
+
+    fn digest() -> Quantiles {
+        let mut a = Quantiles::new(20);
+        let mut b = Quantiles::new(20);
+        for i in 0..500 {
+            a.insert(f64::from(i)).unwrap();
+            b.insert(f64::from(i) * 0.5 - 50.0).unwrap();
+        }
+        a.merge(&b).unwrap();
+        a
+    }
+
+    fn parts(q: &Quantiles) -> (Vec<u8>, Vec<u8>) {
+        let (mut p, mut l) = (Vec::new(), Vec::new());
+        q.write_params(&mut p);
+        q.write_payload(&mut l);
+        (p, l)
+    }
+
+    type Tamper = Box<dyn Fn(&mut Vec<u8>)>;
+
+    fn read(p: &[u8], l: &[u8]) -> Result<Quantiles> {
+        Quantiles::read_parts(p, l, &Limits::default())
+    }
+
+    /// Offset of centroid `i`'s mean in the payload.
+    fn centroid_at(l: &[u8], i: usize) -> usize {
+        let sum_len = u32::from_le_bytes(l[24..28].try_into().unwrap()) as usize;
+        28 + sum_len + 4 + 16 * i
+    }
+
+    fn set_u64(l: &mut [u8], at: usize, v: u64) {
+        l[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    #[test]
+    fn round_trip() {
+        let (p, l) = parts(&digest());
+        let back = read(&p, &l).unwrap();
+        assert_eq!(parts(&back), (p, l));
+    }
+
+    #[test]
+    fn each_broken_invariant_is_refused() {
+        let q = digest();
+        let (p, l) = parts(&q);
+        let n = q.centroids.len();
+        let c0 = centroid_at(&l, 0);
+        let cases: Vec<(&str, Tamper)> = vec![
+            (
+                "NaN mean",
+                Box::new(move |l| set_u64(l, c0, f64::NAN.to_bits())),
+            ),
+            ("-0.0 mean", Box::new(move |l| set_u64(l, c0, NEG_ZERO))),
+            (
+                "mean below min",
+                Box::new(move |l| set_u64(l, c0, (-1e9f64).to_bits())),
+            ),
+            ("zero weight", Box::new(move |l| set_u64(l, c0 + 8, 0))),
+            (
+                "weights off by one",
+                Box::new(move |l| set_u64(l, c0 + 8, 2)),
+            ),
+            (
+                "unsorted",
+                Box::new(move |l| {
+                    let c1 = c0 + 16;
+                    let (a, b) = (l[c0..c0 + 16].to_vec(), l[c1..c1 + 16].to_vec());
+                    l[c0..c0 + 16].copy_from_slice(&b);
+                    l[c1..c1 + 16].copy_from_slice(&a);
+                }),
+            ),
+            (
+                "min above max",
+                Box::new(|l| set_u64(l, 8, 1e9f64.to_bits())),
+            ),
+            (
+                "infinite max",
+                Box::new(|l| set_u64(l, 16, f64::INFINITY.to_bits())),
+            ),
+            ("count not the weights", Box::new(|l| set_u64(l, 0, 999))),
+            (
+                "huge centroid count",
+                Box::new(move |l| {
+                    l[c0 - 4..c0].copy_from_slice(&u32::MAX.to_le_bytes());
+                }),
+            ),
+            (
+                "one centroid missing",
+                Box::new(move |l| {
+                    l[c0 - 4..c0].copy_from_slice(&(n as u32 - 1).to_le_bytes());
+                }),
+            ),
+            ("trailing byte", Box::new(|l| l.push(0))),
+        ];
+        for (name, tamper) in cases {
+            let mut bad = l.clone();
+            tamper(&mut bad);
+            assert!(read(&p, &bad).is_err(), "{name} accepted");
+        }
+        assert!(
+            read(&9u32.to_le_bytes(), &l).is_err(),
+            "compression 9 accepted"
+        );
+        assert!(read(&[], &l).is_err(), "missing parameters accepted");
+    }
+
+    #[test]
+    fn random_payload_damage_never_panics() {
+        let q = digest();
+        let (p, l) = parts(&q);
+        let mut rng = SplitMix64::new(42);
+        for _ in 0..20_000 {
+            let mut bad = l.clone();
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(bad.len());
+                bad[i] = rng.next_u64() as u8;
+            }
+            if rng.below(8) == 0 {
+                bad.truncate(rng.below(bad.len()));
+            }
+            if let Ok(d) = read(&p, &bad) {
+                // whatever was accepted is a digest that answers without panicking
+                let _ = (d.quantile(0.5), d.cdf(1.0), d.rank_error_bound(0.9));
+                let mut m = d.clone();
+                let _ = m.merge(&q);
+                assert_eq!(parts(&read(&p, &parts(&d).1).unwrap()), parts(&d));
+            }
+        }
+    }
+}
