@@ -27,8 +27,8 @@
 //!
 //! `quantile(q)` returns a value within α·|x| of `x`, the element at 0-based rank
 //! `⌊q·n⌋` (clamped to `n − 1`) of the sorted values, for every `q` and every input (magnitudes
-//! below `f64::MIN_POSITIVE` aside, see above). `q = 0` and `q = 1` return the exact minimum and
-//! maximum.
+//! below `f64::MIN_POSITIVE` aside, see above). Ranks 0 and `n − 1` (so `q = 0` and `q = 1`)
+//! return the exact minimum and maximum.
 
 mod mapping;
 mod store;
@@ -189,6 +189,12 @@ impl LogHistogram {
             return Ok(None);
         }
         let rank = ((q * self.count as f64) as u64).min(self.count - 1);
+        if rank == 0 {
+            return Ok(Some(self.min));
+        }
+        if rank == self.count - 1 {
+            return Ok(Some(self.max));
+        }
         let v = self.value_at_rank(rank);
         Ok(Some(v.max(self.min).min(self.max)))
     }
@@ -301,12 +307,8 @@ impl Merge for LogHistogram {
         }
         self.count += other.count;
         self.zero += other.zero;
-        for (i, n) in other.positive.entries() {
-            self.positive.add(i, n);
-        }
-        for (i, n) in other.negative.entries() {
-            self.negative.add(i, n);
-        }
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
         Ok(())
     }
 }

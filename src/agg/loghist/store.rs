@@ -80,6 +80,45 @@ impl Store {
         }
     }
 
+    /// Adds every count of `other`: dense windows add slice to slice when `self`'s window can
+    /// cover `other`'s, everything else bucket by bucket. The caller guarantees the totals cannot
+    /// overflow.
+    pub(crate) fn merge(&mut self, other: &Store) {
+        if !other.dense.is_empty() {
+            let (lo, hi) = other.window();
+            self.cover(lo, hi);
+            let start = usize::try_from(i64::from(lo) - i64::from(self.offset)).ok();
+            let target = start.and_then(|s| self.dense.get_mut(s..s + other.dense.len()));
+            match target {
+                Some(t) => t.iter_mut().zip(&other.dense).for_each(|(a, b)| *a += b),
+                None => (i64::from(lo)..)
+                    .zip(&other.dense)
+                    .filter(|&(_, &n)| n > 0)
+                    .filter_map(|(i, &n)| Some((i32::try_from(i).ok()?, n)))
+                    .for_each(|(i, n)| self.add(i, n)),
+            }
+        }
+        for (&i, &n) in &other.sparse {
+            self.add(i, n);
+        }
+    }
+
+    /// Grows the dense window to cover `[lo, hi]` if the result stays within [`MAX_DENSE`].
+    fn cover(&mut self, lo: i32, hi: i32) {
+        let (new_lo, new_hi) = if self.dense.is_empty() {
+            (lo, hi)
+        } else {
+            let (s_lo, s_hi) = self.window();
+            if s_lo <= lo && hi <= s_hi {
+                return;
+            }
+            (s_lo.min(lo), s_hi.max(hi))
+        };
+        if i64::from(new_hi) - i64::from(new_lo) < MAX_DENSE as i64 {
+            self.regrow(i64::from(new_lo), i64::from(new_hi));
+        }
+    }
+
     /// The non-zero buckets in increasing index order.
     pub(crate) fn entries(&self) -> Vec<(i32, u64)> {
         let mut out = Vec::new();
@@ -120,12 +159,19 @@ mod tests {
         adds.iter().for_each(|&(i, n)| a.add(i, n));
         let mut b = Store::default();
         adds.iter().rev().for_each(|&(i, n)| b.add(i, n));
+        let mut c = Store::default();
+        for chunk in adds.chunks(2) {
+            let mut part = Store::default();
+            chunk.iter().for_each(|&(i, n)| part.add(i, n));
+            c.merge(&part);
+        }
         let mut want: BTreeMap<i32, u64> = BTreeMap::new();
         adds.iter()
             .for_each(|&(i, n)| *want.entry(i).or_insert(0) += n);
         let want: Vec<(i32, u64)> = want.into_iter().collect();
         assert_eq!(a.entries(), want);
         assert_eq!(b.entries(), want);
+        assert_eq!(c.entries(), want);
         assert!(a.dense.len() <= MAX_DENSE && b.dense.len() <= MAX_DENSE);
     }
 

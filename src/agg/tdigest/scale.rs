@@ -49,8 +49,9 @@ impl Scale {
     pub(crate) fn limit(&self, start: u64) -> u64 {
         let w0 = start as f64;
         let limit = self.n * self.g * w0 / ((self.n - w0) + self.g * w0);
-        // `as` saturates: a limit beyond u64::MAX cannot be reached anyway.
-        limit.floor() as u64
+        // The limit is ≥ 0, so truncation is `floor`; `as` saturates: a limit beyond u64::MAX
+        // cannot be reached anyway.
+        limit as u64
     }
 }
 
