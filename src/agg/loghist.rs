@@ -78,7 +78,7 @@ pub struct LogHistogram {
     negative: Store,
     zero: u64,
     count: u64,
-    /// Exact extremes; meaningless while `count == 0`.
+    /// Exact extremes; `+∞` and `−∞` while `count == 0`.
     min: f64,
     max: f64,
 }
@@ -118,8 +118,8 @@ impl LogHistogram {
             negative: Store::default(),
             zero: 0,
             count: 0,
-            min: 0.0,
-            max: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
         })
     }
 
@@ -265,12 +265,9 @@ impl Insert<f64> for LogHistogram {
     fn insert(&mut self, value: f64) -> Result<()> {
         self.check_insert(&value)?;
         let x = value + 0.0; // -0.0 → +0.0
-        if self.count == 0 {
-            (self.min, self.max) = (x, x);
-        } else {
-            self.min = self.min.min(x);
-            self.max = self.max.max(x);
-        }
+        // empty extremes are ±∞, so no branch on the first value
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
         self.count += 1;
         self.add(self.bucket(x), 1);
         Ok(())
@@ -299,12 +296,8 @@ impl Merge for LogHistogram {
         if other.count == 0 {
             return Ok(());
         }
-        if self.count == 0 {
-            (self.min, self.max) = (other.min, other.max);
-        } else {
-            self.min = self.min.min(other.min);
-            self.max = self.max.max(other.max);
-        }
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
         self.count += other.count;
         self.zero += other.zero;
         self.positive.merge(&other.positive);

@@ -141,6 +141,9 @@ impl Codec for LogHistogram {
             return Err(Error::invalid_state("LogHistogram counts do not add up"));
         }
         validate_extremes(&h)?;
+        if h.count == 0 {
+            (h.min, h.max) = (f64::INFINITY, f64::NEG_INFINITY);
+        }
         Ok(h)
     }
 }

@@ -88,7 +88,7 @@ pub const MIN_COMPRESSION: u32 = 10;
 /// The largest compression accepted.
 pub const MAX_COMPRESSION: u32 = 10_000;
 /// Values buffered before they are sorted into the centroids.
-pub const BUFFER_CAPACITY: usize = 2048;
+pub const BUFFER_CAPACITY: usize = 8192;
 
 /// A t-digest: approximate quantiles with exact count, min, max and sum. See the
 /// [module docs](self).
@@ -118,7 +118,7 @@ pub struct Quantiles {
     /// Inserted values not yet compressed, as order keys.
     buffer: Vec<u64>,
     count: u64,
-    /// Exact minimum and maximum; meaningless while `count == 0`.
+    /// Exact minimum and maximum; `+∞` and `−∞` while `count == 0`.
     min: f64,
     max: f64,
     sum: SumF64,
@@ -156,8 +156,8 @@ impl Quantiles {
             centroids: Vec::new(),
             buffer: Vec::new(),
             count: 0,
-            min: 0.0,
-            max: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
             sum: SumF64::default(),
         })
     }
@@ -320,12 +320,9 @@ impl Insert<f64> for Quantiles {
     fn insert(&mut self, value: f64) -> Result<()> {
         self.check_insert(&value)?;
         let x = value + 0.0; // -0.0 → +0.0
-        if self.count == 0 {
-            (self.min, self.max) = (x, x);
-        } else {
-            self.min = self.min.min(x);
-            self.max = self.max.max(x);
-        }
+        // empty extremes are ±∞, so no branch on the first value
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
         self.count += 1;
         self.sum.insert(x)?;
         self.buffer.push(order_key(x));

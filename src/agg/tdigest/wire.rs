@@ -63,6 +63,9 @@ impl Codec for Quantiles {
         let mut q = Quantiles::try_new(compression)?;
         (q.count, q.min, q.max, q.sum, q.centroids) = (count, min, max, sum, centroids);
         validate(&q)?;
+        if count == 0 {
+            (q.min, q.max) = (f64::INFINITY, f64::NEG_INFINITY);
+        }
         Ok(q)
     }
 }
