@@ -51,20 +51,53 @@ fn sort_key(c: &Centroid) -> u128 {
 
 /// Merges two lists sorted by [`Centroid::total_cmp`] into one sorted list.
 ///
-/// The output depends only on the multiset of inputs, not on which list is `a`: equal centroids
-/// are indistinguishable. The loop is branch-free on the comparison (interleaved inputs would
-/// mispredict half the time).
+/// The output depends only on the multiset of inputs, not on which list is `a`: equal sort keys
+/// mean bit-identical centroids. The loop is branch-free on the comparison (interleaved inputs
+/// would mispredict half the time) and merges from both ends at once, so the two dependency
+/// chains (load → compare → advance) overlap.
 pub(crate) fn merge_sorted(a: &[Centroid], b: &[Centroid], out: &mut Vec<Centroid>) {
-    out.reserve(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
-        let take_b = sort_key(y) < sort_key(x);
-        out.push(if take_b { *y } else { *x });
+    let n = a.len() + b.len();
+    let base = out.len();
+    out.resize(
+        base + n,
+        Centroid {
+            mean: 0.0,
+            weight: 0,
+        },
+    );
+    let Some(dst) = out.get_mut(base..) else {
+        return;
+    };
+    let key = |s: &[Centroid], i: usize, empty: u128| s.get(i).map_or(empty, sort_key);
+    let (mut i, mut j) = (0usize, 0usize); // front cursors
+    let (mut ia, mut jb) = (a.len(), b.len()); // back cursors (exclusive)
+    let (front, back) = (n.div_ceil(2), n / 2);
+    for k in 0..front {
+        // front: the smaller head, `a` on ties; an exhausted side reads as +∞
+        let take_b = key(b, j, u128::MAX) < key(a, i, u128::MAX);
+        let pick = if take_b { b.get(j) } else { a.get(i) };
+        if let (Some(d), Some(c)) = (dst.get_mut(k), pick) {
+            *d = *c;
+        }
         j += usize::from(take_b);
         i += usize::from(!take_b);
+        if k < back {
+            // back: the larger tail, `b` on ties; an exhausted side reads as −∞
+            let ka = ia.checked_sub(1).map_or(0, |x| key(a, x, 0));
+            let kb = jb.checked_sub(1).map_or(0, |x| key(b, x, 0));
+            let take_a = ka > kb;
+            let pick = if take_a {
+                ia.checked_sub(1).and_then(|x| a.get(x))
+            } else {
+                jb.checked_sub(1).and_then(|x| b.get(x))
+            };
+            if let (Some(d), Some(c)) = (dst.get_mut(n - 1 - k), pick) {
+                *d = *c;
+            }
+            ia -= usize::from(take_a);
+            jb -= usize::from(!take_a);
+        }
     }
-    out.extend_from_slice(a.get(i..).unwrap_or_default());
-    out.extend_from_slice(b.get(j..).unwrap_or_default());
 }
 
 /// Merges sorted centroids with sorted raw values (order keys, weight 1 each).
@@ -190,6 +223,29 @@ mod tests {
         merge_sorted(&b, &a, &mut ba);
         assert_eq!(ab, ba);
         assert!(ab.windows(2).all(|w| w[0].total_cmp(&w[1]).is_le()));
+    }
+
+    #[test]
+    fn merge_sorted_matches_a_sort_with_many_ties() {
+        let mut rng = crate::testkit::SplitMix64::new(3);
+        for _ in 0..2000 {
+            let mut list = |rng: &mut crate::testkit::SplitMix64| {
+                let len = rng.below(8);
+                let mut v: Vec<Centroid> = (0..len)
+                    .map(|_| c(rng.below(4) as f64, 1 + rng.below(3) as u64))
+                    .collect();
+                v.sort_by(Centroid::total_cmp);
+                v
+            };
+            let (a, b) = (list(&mut rng), list(&mut rng));
+            let mut want: Vec<Centroid> = a.iter().chain(&b).copied().collect();
+            want.sort_by(Centroid::total_cmp);
+            let (mut ab, mut ba) = (Vec::new(), Vec::new());
+            merge_sorted(&a, &b, &mut ab);
+            merge_sorted(&b, &a, &mut ba);
+            assert_eq!(ab, want);
+            assert_eq!(ba, want);
+        }
     }
 
     #[test]
