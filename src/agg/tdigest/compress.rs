@@ -229,7 +229,7 @@ mod tests {
     fn merge_sorted_matches_a_sort_with_many_ties() {
         let mut rng = crate::testkit::SplitMix64::new(3);
         for _ in 0..2000 {
-            let mut list = |rng: &mut crate::testkit::SplitMix64| {
+            let list = |rng: &mut crate::testkit::SplitMix64| {
                 let len = rng.below(8);
                 let mut v: Vec<Centroid> = (0..len)
                     .map(|_| c(rng.below(4) as f64, 1 + rng.below(3) as u64))
