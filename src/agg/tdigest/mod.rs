@@ -64,7 +64,7 @@
 //!
 //! # Values
 //!
-//! NaN and ±infinity are refused with [`Error::InvalidValue`](crate::Error::InvalidValue), and
+//! NaN and ±infinity are refused with [`Error::InvalidValue`], and
 //! nothing changes. `-0.0` is stored as `+0.0`.
 
 mod compress;
