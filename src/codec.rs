@@ -63,6 +63,10 @@ pub mod tags {
     pub const STATS: u16 = 0x0009;
     /// [`Distinct`](crate::Distinct) (HyperLogLog).
     pub const DISTINCT: u16 = 0x0010;
+    /// [`Quantiles`](crate::Quantiles) (t-digest).
+    pub const QUANTILES: u16 = 0x0011;
+    /// [`LogHistogram`](crate::LogHistogram).
+    pub const LOG_HISTOGRAM: u16 = 0x0012;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.
     pub const TUPLE2: u16 = 0x00F2;
     /// A tuple of 3 aggregates.

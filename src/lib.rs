@@ -11,7 +11,9 @@ pub mod merge;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use agg::{Count, Distinct, Extremum, Max, Mean, Min, Stats, Sum, SumF64};
+pub use agg::{
+    Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64,
+};
 pub use codec::{Codec, Limits, decode, encode};
 pub use error::{Error, MergeError, Result};
 pub use merge::{Insert, Merge};

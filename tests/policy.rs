@@ -24,8 +24,14 @@ fn section_names(manifest: &str, section: &str) -> Vec<String> {
 fn defective_crates_are_not_dependencies() {
     let manifest = include_str!("../Cargo.toml");
     let deps = section_names(manifest, "[dependencies]");
-    assert!(deps.iter().any(|d| d == "postcard"), "parser sanity: {deps:?}");
+    assert!(
+        deps.iter().any(|d| d == "postcard"),
+        "parser sanity: {deps:?}"
+    );
     for banned in ["bincode", "hyperloglogplus", "tdigest"] {
-        assert!(!deps.iter().any(|d| d == banned), "{banned} must not be a dependency");
+        assert!(
+            !deps.iter().any(|d| d == banned),
+            "{banned} must not be a dependency"
+        );
     }
 }

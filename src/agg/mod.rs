@@ -2,15 +2,20 @@
 
 mod composite;
 mod count;
+mod detmath;
 mod extrema;
 pub mod hll;
+pub mod loghist;
 mod sum;
 mod sum_f64;
+pub mod tdigest;
 
 pub use composite::{Mean, Stats};
 pub use count::Count;
 pub(crate) use count::no_params;
 pub use extrema::{Extremum, Max, Min};
 pub use hll::Distinct;
+pub use loghist::LogHistogram;
 pub use sum::Sum;
 pub use sum_f64::SumF64;
+pub use tdigest::Quantiles;
