@@ -80,13 +80,6 @@ impl FpSet {
         self.slots.capacity() * core::mem::size_of::<u64>()
     }
 
-    /// Frees everything.
-    pub(crate) fn clear(&mut self) {
-        self.slots = Vec::new();
-        self.nonzero = 0;
-        self.has_zero = false;
-    }
-
     #[inline]
     fn home(&self, fp: u64) -> usize {
         let h = (fp ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);

@@ -1,6 +1,6 @@
 //! [`IdDedup`]: event-ID fingerprints remembered for a time horizon, by event-time slot.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use super::{EventId, FpSet, Outcome, read_latest, read_sorted, write_latest, write_sorted};
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
@@ -19,25 +19,39 @@ use crate::merge::Merge;
 /// assert_eq!(d.insert(EventId::from("b"), 30_000), Outcome::Late); // before 100 s − 60 s
 /// assert_eq!(d.ids_held(), 1);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct IdDedup {
     horizon_ms: u64,
     slot_ms: u64,
     latest: Option<u64>,
-    slots: BTreeMap<u64, FpSet>,
+    /// Events with a time below this are late: `latest − horizon` (0 before any event).
+    cutoff: u64,
+    /// `slots[i]` holds slot `base + i`; `base` is the first slot not expired.
+    base: u64,
+    slots: VecDeque<FpSet>,
 }
+
+/// The most slots a horizon may span (`horizon / slot`): bounds the slot ring's length.
+pub const MAX_SLOTS: u64 = 1 << 16;
 
 /// One hour of horizon, one-minute slots.
 impl Default for IdDedup {
     fn default() -> Self {
-        IdDedup {
-            horizon_ms: 3_600_000,
-            slot_ms: 60_000,
-            latest: None,
-            slots: BTreeMap::new(),
-        }
+        IdDedup::blank(3_600_000, 60_000)
     }
 }
+
+/// Equal when the parameters, the latest event time and the remembered fingerprints (by
+/// slot) are equal, whatever the in-memory layout.
+impl PartialEq for IdDedup {
+    fn eq(&self, other: &Self) -> bool {
+        (self.horizon_ms, self.slot_ms, self.latest)
+            == (other.horizon_ms, other.slot_ms, other.latest)
+            && self.held().eq(other.held())
+    }
+}
+
+impl Eq for IdDedup {}
 
 impl IdDedup {
     /// An empty state remembering IDs for `horizon_ms` of event time in slots of `slot_ms`.
@@ -62,13 +76,47 @@ impl IdDedup {
             name,
             reason: reason.into(),
         })?;
-        Ok(IdDedup {
-            horizon_ms,
-            slot_ms,
-            ..IdDedup::default()
-        })
+        Ok(IdDedup::blank(horizon_ms, slot_ms))
     }
 
+    fn blank(horizon_ms: u64, slot_ms: u64) -> Self {
+        IdDedup {
+            horizon_ms,
+            slot_ms,
+            latest: None,
+            cutoff: 0,
+            base: 0,
+            slots: VecDeque::new(),
+        }
+    }
+
+    /// The non-empty slots, ascending: `(slot index, fingerprints)`.
+    fn held(&self) -> impl Iterator<Item = (u64, &FpSet)> {
+        (self.base..)
+            .zip(&self.slots)
+            .filter(|(_, s)| !s.is_empty())
+    }
+
+    /// The slot holding `time_ms`, if any.
+    #[inline]
+    fn slot(&self, time_ms: u64) -> Option<&FpSet> {
+        let i = (time_ms / self.slot_ms).checked_sub(self.base)?;
+        self.slots.get(usize::try_from(i).ok()?)
+    }
+
+    /// The slot for slot index `k ≥ base`, created (sized like its predecessors) if needed.
+    fn slot_mut(&mut self, k: u64) -> Option<&mut FpSet> {
+        let i = usize::try_from(k.checked_sub(self.base)?).ok()?;
+        if self.slots.len() <= i {
+            // a new slot is sized like the fullest of the last two: no growth in steady streams
+            let hint = self.slots.iter().rev().take(2).map(FpSet::len).max();
+            self.slots.resize_with(i, FpSet::default);
+            let mut set = FpSet::default();
+            set.reserve(hint.unwrap_or(0));
+            self.slots.push_back(set);
+        }
+        self.slots.get_mut(i)
+    }
     /// The horizon in milliseconds.
     pub fn horizon_ms(&self) -> u64 {
         self.horizon_ms
@@ -86,31 +134,26 @@ impl IdDedup {
 
     /// How many fingerprints are held.
     pub fn ids_held(&self) -> usize {
-        self.slots.values().map(FpSet::len).sum()
+        self.slots.iter().map(FpSet::len).sum()
     }
 
-    /// How many event-time slots are held.
+    /// How many event-time slots hold fingerprints.
     pub fn slots_held(&self) -> usize {
-        self.slots.len()
+        self.held().count()
     }
 
-    /// Heap bytes held by the fingerprint tables (their allocated capacity).
+    /// Heap bytes held: the fingerprint tables' allocated capacity and the slot ring.
     pub fn resident_bytes(&self) -> usize {
-        self.slots.values().map(FpSet::resident_bytes).sum()
-    }
-
-    /// Events with a time below this are late (0 when nothing is).
-    fn cutoff(&self) -> u64 {
-        self.latest.map_or(0, |t| t.saturating_sub(self.horizon_ms))
+        let ring = self.slots.capacity() * core::mem::size_of::<FpSet>();
+        ring + self.slots.iter().map(FpSet::resident_bytes).sum::<usize>()
     }
 
     /// What [`insert`](IdDedup::insert) would return, without changing anything.
     pub fn check(&self, id: EventId, time_ms: u64) -> Outcome {
-        if time_ms < self.cutoff() {
+        if time_ms < self.cutoff {
             Outcome::Late
         } else if self
-            .slots
-            .get(&(time_ms / self.slot_ms))
+            .slot(time_ms)
             .is_some_and(|s| s.contains(id.fingerprint()))
         {
             Outcome::Duplicate
@@ -120,31 +163,41 @@ impl IdDedup {
     }
 
     /// Remembers `id` at `time_ms` unless it is late or already remembered, and says which.
+    #[inline]
     pub fn insert(&mut self, id: EventId, time_ms: u64) -> Outcome {
-        if time_ms < self.cutoff() {
+        if time_ms < self.cutoff {
             return Outcome::Late;
         }
-        let slot = self.slots.entry(time_ms / self.slot_ms).or_default();
-        if !slot.insert(id.fingerprint()) {
-            return Outcome::Duplicate;
-        }
+        // a time above `latest` cannot be a duplicate: its first delivery would have raised it
         if self.latest.is_none_or(|t| time_ms > t) {
-            self.latest = Some(time_ms);
-            self.expire();
+            self.advance(time_ms);
         }
-        Outcome::Folded
+        match self.slot_mut(time_ms / self.slot_ms) {
+            Some(slot) => {
+                if slot.insert(id.fingerprint()) {
+                    Outcome::Folded
+                } else {
+                    Outcome::Duplicate
+                }
+            }
+            // unreachable: a time at or above the cutoff has its slot at or above `base`
+            None => Outcome::Late,
+        }
     }
 
-    /// Drops the slots that end at or before the cutoff.
-    fn expire(&mut self) {
-        let first_kept = self.cutoff() / self.slot_ms;
-        if self
-            .slots
-            .first_key_value()
-            .is_some_and(|(&k, _)| k < first_kept)
-        {
-            self.slots = self.slots.split_off(&first_kept);
+    /// Raises the latest event time to `time_ms` and drops the slots that end at or before
+    /// the new cutoff.
+    fn advance(&mut self, time_ms: u64) {
+        self.latest = Some(time_ms);
+        self.cutoff = time_ms.saturating_sub(self.horizon_ms);
+        let first_kept = self.cutoff / self.slot_ms;
+        if self.slots.is_empty() {
+            self.base = first_kept;
         }
+        while self.base < first_kept && self.slots.pop_front().is_some() {
+            self.base += 1;
+        }
+        self.base = self.base.max(first_kept);
     }
 
     fn check_params_match(&self, other: &Self) -> Result<()> {
@@ -174,6 +227,8 @@ fn check_params(
         Err(("horizon_ms", "must be at least 1"))
     } else if slot_ms == 0 {
         Err(("slot_ms", "must be at least 1"))
+    } else if horizon_ms / slot_ms > MAX_SLOTS {
+        Err(("slot_ms", "horizon / slot must be at most 65536"))
     } else {
         Ok(())
     }
@@ -197,20 +252,24 @@ pub(crate) fn check_disjoint<'a>(
 impl Merge for IdDedup {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.check_params_match(other)?;
-        let common = other
-            .slots
-            .iter()
-            .filter_map(|(k, b)| self.slots.get(k).map(|a| (a, b)));
+        let common = other.held().filter_map(|(k, b)| {
+            let i = usize::try_from(k.checked_sub(self.base)?).ok()?;
+            self.slots.get(i).map(|a| (a, b))
+        });
         check_disjoint(common, "dedup states")
     }
 
     fn merge(&mut self, other: &Self) -> Result<()> {
         self.check_merge(other)?;
-        for (&k, set) in &other.slots {
-            self.slots.entry(k).or_default().union_with(set);
+        if let Some(t) = other.latest.filter(|&t| self.latest.is_none_or(|l| t > l)) {
+            self.advance(t);
         }
-        self.latest = self.latest.max(other.latest);
-        self.expire();
+        for (k, set) in other.held() {
+            // slots below `base` are expired for the merged latest time
+            if let Some(mine) = self.slot_mut(k) {
+                mine.union_with(set);
+            }
+        }
         Ok(())
     }
 }
@@ -228,9 +287,9 @@ impl Codec for IdDedup {
 
     fn write_payload(&self, out: &mut Vec<u8>) {
         write_latest(self.latest, out);
-        let n = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        let n = u32::try_from(self.slots_held()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_le_bytes());
-        for (k, set) in &self.slots {
+        for (k, set) in self.held() {
             out.extend_from_slice(&k.to_le_bytes());
             write_section_with(out, |o| write_sorted(&set.sorted(), o));
         }
@@ -241,45 +300,33 @@ impl Codec for IdDedup {
         let (horizon_ms, slot_ms) = (p.u64("dedup horizon")?, p.u64("dedup slot")?);
         p.finish("IdDedup params")?;
         check_params(horizon_ms, slot_ms).map_err(|(_, why)| Error::invalid_state(why))?;
-        let mut d = IdDedup {
-            horizon_ms,
-            slot_ms,
-            ..IdDedup::default()
-        };
+        let mut d = IdDedup::blank(horizon_ms, slot_ms);
         let mut r = Reader::new(payload);
-        d.latest = read_latest(&mut r)?;
+        let latest = read_latest(&mut r)?;
+        if let Some(t) = latest {
+            d.advance(t);
+        }
         let n = r.u32("dedup slot count")?;
+        let mut last = None;
         for _ in 0..n {
             let k = r.u64("dedup slot index")?;
             let fps = read_sorted(r.section("dedup slot")?)?;
-            if fps.is_empty() || d.slots.last_key_value().is_some_and(|(&last, _)| last >= k) {
-                return Err(Error::invalid_state("dedup slots empty or not ascending"));
+            let in_range = latest.is_some_and(|t| k >= d.base && k <= t / slot_ms);
+            if fps.is_empty() || last.is_some_and(|l| l >= k) || !in_range {
+                return Err(Error::invalid_state(
+                    "dedup slots empty, unordered or outside the horizon",
+                ));
             }
-            d.slots.insert(k, FpSet::from_fingerprints(&fps));
+            last = Some(k);
+            d.slot_mut(k)
+                .ok_or_else(|| Error::invalid_state("dedup slot outside the horizon"))?
+                .union_with(&FpSet::from_fingerprints(&fps));
         }
         r.finish("IdDedup payload")?;
-        d.validate()?;
-        Ok(d)
-    }
-}
-
-impl IdDedup {
-    /// Checks that every slot lies within `[cutoff, latest]` (none when nothing was folded).
-    fn validate(&self) -> Result<()> {
-        let first = self.slots.first_key_value().map(|(&k, _)| k);
-        let last = self.slots.last_key_value().map(|(&k, _)| k);
-        let ok = match (self.latest, first, last) {
-            (None, None, _) => true,
-            // the event at `latest` is held, in the last slot
-            (Some(t), Some(lo), Some(hi)) => {
-                lo >= self.cutoff() / self.slot_ms && hi == t / self.slot_ms
-            }
-            _ => false,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::invalid_state("dedup slots outside the horizon"))
+        // the event at `latest` is held, in the last slot
+        if latest.is_some_and(|t| last != Some(t / slot_ms)) {
+            return Err(Error::invalid_state("no dedup slot holds the latest event"));
         }
+        Ok(d)
     }
 }

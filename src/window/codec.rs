@@ -1,7 +1,5 @@
 //! The encoding of [`Windowed`].
 
-use std::collections::BTreeMap;
-
 use super::{Window, Windowed, check_params};
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::dedup::{
@@ -30,12 +28,13 @@ impl<A: Codec> Codec for Windowed<A> {
         out.extend_from_slice(&self.duplicates.to_le_bytes());
         out.extend_from_slice(&self.late.to_le_bytes());
         write_section_with(out, |o| self.template.write_payload(o));
-        let n = u32::try_from(self.windows.len()).unwrap_or(u32::MAX);
+        let n = u32::try_from(self.window_count()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_le_bytes());
-        for (start, w) in &self.windows {
-            out.extend_from_slice(&start.to_le_bytes());
-            write_section_with(out, |o| write_sorted(&w.ids.sorted(), o));
-            write_section_with(out, |o| w.agg.write_payload(o));
+        for (start, agg) in &self.closed {
+            write_window(*start, &[], agg, out);
+        }
+        for (start, w) in self.open_windows() {
+            write_window(start, &w.ids.sorted(), &w.agg, out);
         }
     }
 
@@ -51,59 +50,62 @@ impl<A: Codec> Codec for Windowed<A> {
         let late = q.u64("late count")?;
         let template = A::read_parts(agg_params, q.section("window template")?, limits)?;
         let mut out = Windowed::blank(w, l, r, template);
-        (out.latest, out.duplicates, out.late) = (latest, duplicates, late);
-        out.windows = read_windows(&mut q, agg_params, limits)?;
+        (out.duplicates, out.late) = (duplicates, late);
+        if let Some(t) = latest {
+            out.advance(t);
+        }
+        read_windows(&mut out, &mut q, agg_params, limits)?;
         q.finish("Windowed payload")?;
-        out.validate()?;
+        // the event at `latest` was folded into an open window, the last one
+        let last = out.open_windows().last().map(|(s, _)| s);
+        let consistent = match latest {
+            None => out.window_count() == 0 && duplicates == 0 && late == 0,
+            Some(t) => last == Some(out.window_start(t)),
+        };
+        ok_or(
+            consistent,
+            "windows or counters inconsistent with the latest event time",
+        )?;
         Ok(out)
     }
 }
 
+fn write_window<A: Codec>(start: u64, ids: &[u64], agg: &A, out: &mut Vec<u8>) {
+    out.extend_from_slice(&start.to_le_bytes());
+    write_section_with(out, |o| write_sorted(ids, o));
+    write_section_with(out, |o| agg.write_payload(o));
+}
+
+/// Reads the windows into `out` (whose latest time is set), checking alignment, order,
+/// retention and that exactly the open windows hold IDs.
 fn read_windows<A: Codec>(
+    out: &mut Windowed<A>,
     q: &mut Reader<'_>,
     agg_params: &[u8],
     limits: &Limits,
-) -> Result<BTreeMap<u64, Window<A>>> {
-    let mut windows = BTreeMap::new();
+) -> Result<()> {
+    let (kept, latest) = (out.first_kept_start(), out.latest.unwrap_or(0));
+    let mut last = None;
     for _ in 0..q.u32("window count")? {
         let start = q.u64("window start")?;
-        let ids = FpSet::from_fingerprints(&read_sorted(q.section("window ids")?)?);
+        let ids = read_sorted(q.section("window ids")?)?;
         let agg = A::read_parts(agg_params, q.section("window aggregate")?, limits)?;
-        if windows
-            .last_key_value()
-            .is_some_and(|(&last, _)| last >= start)
-        {
-            return Err(Error::invalid_state("windows not ascending"));
+        ok_or(start % out.width_ms == 0, "window start not aligned")?;
+        ok_or(last.is_none_or(|l| l < start), "windows not ascending")?;
+        ok_or(start >= kept && start <= latest, "window outside retention")?;
+        ok_or(
+            out.is_open(start) != ids.is_empty(),
+            "window IDs inconsistent with closing",
+        )?;
+        last = Some(start);
+        if out.is_open(start) {
+            let ids = FpSet::from_fingerprints(&ids);
+            out.place(start / out.width_ms, Window { agg, ids });
+        } else {
+            out.closed.insert(start, agg);
         }
-        windows.insert(start, Window { agg, ids });
     }
-    Ok(windows)
-}
-
-impl<A> Windowed<A> {
-    /// Checks alignment, closing and eviction against the latest event time.
-    fn validate(&self) -> Result<()> {
-        let Some(latest) = self.latest else {
-            let empty = self.windows.is_empty() && self.duplicates == 0 && self.late == 0;
-            return ok_or(empty, "events counted or windows held before any event");
-        };
-        // the event at `latest` was folded into an open window, the last one
-        let last_is_latest = self
-            .windows
-            .last_key_value()
-            .is_some_and(|(&s, _)| s == self.window_start(latest));
-        ok_or(last_is_latest, "no window holds the latest event")?;
-        let (open, kept) = (self.first_open_start(), self.first_kept_start());
-        for (&s, w) in &self.windows {
-            ok_or(s % self.width_ms == 0, "window start not aligned")?;
-            ok_or(s >= kept, "window past retention")?;
-            ok_or(
-                (s >= open) != w.ids.is_empty(),
-                "window ids inconsistent with closing",
-            )?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 fn ok_or(ok: bool, reason: &str) -> Result<()> {

@@ -19,6 +19,9 @@
 //!
 //! # Merging
 //!
+//! Open windows live in a ring indexed by `start / W` (O(1) per event; at most
+//! `L / W + 2` of them), closed ones in an ordered map.
+//!
 //! Two states with equal `W`, `L`, `R` and aggregate parameters merge window by window (the
 //! aggregates merge, the open windows' ID sets unite, counters add); then closing and eviction
 //! are applied for the merged `T = max(T₁, T₂)`. Closing and eviction are a pure function of the
@@ -35,14 +38,19 @@
 //! ([`Windowed::hopping`]), each a merge of tumbling windows.
 
 mod codec;
+mod merge;
+mod query;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 
-use crate::dedup::{Event, EventId, FpSet, Outcome, add, bump};
+use crate::dedup::{Event, EventId, FpSet, Outcome, bump};
 use crate::error::{Error, Result};
-use crate::merge::{Insert, Merge};
+use crate::merge::Insert;
 
-/// One tumbling window: its aggregate and, while open, its events' fingerprints.
+/// The most open windows the allowed lateness may span (`L / W`): bounds the open ring.
+pub const MAX_OPEN_WINDOWS: u64 = 1 << 16;
+
+/// One open tumbling window: its aggregate and its events' fingerprints.
 #[derive(Debug, Clone, PartialEq)]
 struct Window<A> {
     agg: A,
@@ -72,7 +80,12 @@ pub struct Windowed<A> {
     retention_ms: u64,
     template: A,
     latest: Option<u64>,
-    windows: BTreeMap<u64, Window<A>>,
+    /// Index (`start / W`) of the first open window, `open[0]`; earlier windows are closed.
+    open_base: u64,
+    /// Open windows by index `open_base + i`; never ends with `None`.
+    open: VecDeque<Option<Window<A>>>,
+    /// Closed windows by start: aggregates only.
+    closed: BTreeMap<u64, A>,
     duplicates: u64,
     late: u64,
 }
@@ -95,6 +108,8 @@ fn check_params(width_ms: u64, lateness_ms: u64, retention_ms: u64) -> Result<()
         bad("width_ms", "must be at least 1")
     } else if retention_ms < lateness_ms {
         bad("retention_ms", "must be at least the allowed lateness")
+    } else if lateness_ms / width_ms > MAX_OPEN_WINDOWS {
+        bad("lateness_ms", "lateness / width must be at most 65536")
     } else {
         Ok(())
     }
@@ -108,7 +123,9 @@ impl<A> Windowed<A> {
             retention_ms,
             template,
             latest: None,
-            windows: BTreeMap::new(),
+            open_base: 0,
+            open: VecDeque::new(),
+            closed: BTreeMap::new(),
             duplicates: 0,
             late: 0,
         }
@@ -135,7 +152,8 @@ impl<A> Windowed<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] when `width_ms` is 0 or `retention_ms < lateness_ms`.
+    /// [`Error::InvalidParameter`] when `width_ms` is 0, `retention_ms < lateness_ms`, or
+    /// `lateness_ms / width_ms` exceeds [`MAX_OPEN_WINDOWS`].
     pub fn try_new(width_ms: u64, lateness_ms: u64, retention_ms: u64) -> Result<Self>
     where
         A: Default,
@@ -189,64 +207,80 @@ impl<A> Windowed<A> {
         self.late
     }
 
-    /// The start of the window holding `time_ms`.
-    pub fn window_start(&self, time_ms: u64) -> u64 {
-        time_ms - time_ms % self.width_ms
-    }
-
-    /// Starts below this belong to windows at or past `span` after their end.
-    fn first_start_after(&self, span: u64) -> u64 {
-        let t = self.latest.map_or(0, |t| t.saturating_sub(span));
-        self.window_start(t)
-    }
-
-    /// The start of the oldest window still open (later windows are open too).
-    pub fn first_open_start(&self) -> u64 {
-        self.first_start_after(self.lateness_ms)
-    }
-
-    fn first_kept_start(&self) -> u64 {
-        self.first_start_after(self.retention_ms)
-    }
-
-    /// Whether the window starting at `start` is open (accepts events).
-    pub fn is_open(&self, start: u64) -> bool {
-        start >= self.first_open_start()
-    }
-
-    /// How many event fingerprints the open windows hold (closed windows hold none).
-    pub fn ids_held(&self) -> usize {
-        self.windows.values().map(|w| w.ids.len()).sum()
-    }
-
-    /// Heap bytes held by the open windows' fingerprint tables.
-    pub fn id_resident_bytes(&self) -> usize {
-        self.windows.values().map(|w| w.ids.resident_bytes()).sum()
-    }
-
     /// The aggregate new windows start from.
     pub fn template(&self) -> &A {
         &self.template
     }
 
-    /// The aggregate of the window starting at `start_ms`, if it is held.
-    pub fn window(&self, start_ms: u64) -> Option<&A> {
-        self.windows.get(&start_ms).map(|w| &w.agg)
+    /// The start of the window holding `time_ms`.
+    pub fn window_start(&self, time_ms: u64) -> u64 {
+        time_ms - time_ms % self.width_ms
     }
 
-    /// The windows held, by ascending start: `(start_ms, aggregate)`.
-    pub fn windows(&self) -> impl Iterator<Item = (u64, &A)> {
-        self.windows.iter().map(|(&s, w)| (s, &w.agg))
+    /// The start of the oldest open window (later windows are open too).
+    pub fn first_open_start(&self) -> u64 {
+        self.open_base.saturating_mul(self.width_ms)
+    }
+
+    /// Whether the window starting at `start` is open (accepts events).
+    pub fn is_open(&self, start: u64) -> bool {
+        start / self.width_ms >= self.open_base
+    }
+
+    /// How many event fingerprints the open windows hold (closed windows hold none).
+    pub fn ids_held(&self) -> usize {
+        self.open_windows().map(|(_, w)| w.ids.len()).sum()
+    }
+
+    /// Heap bytes held by the open windows' fingerprint tables.
+    pub fn id_resident_bytes(&self) -> usize {
+        self.open_windows()
+            .map(|(_, w)| w.ids.resident_bytes())
+            .sum()
+    }
+
+    /// The open windows, ascending: `(start, window)`.
+    fn open_windows(&self) -> impl Iterator<Item = (u64, &Window<A>)> {
+        (self.open_base..)
+            .zip(&self.open)
+            .filter_map(|(k, w)| w.as_ref().map(|w| (k.saturating_mul(self.width_ms), w)))
+    }
+
+    /// The open window of index `k`, if held.
+    fn open_ref(&self, k: u64) -> Option<&Window<A>> {
+        let i = usize::try_from(k.checked_sub(self.open_base)?).ok()?;
+        self.open.get(i)?.as_ref()
+    }
+
+    /// The open window of index `k`, if held, mutably.
+    fn open_mut(&mut self, k: u64) -> Option<&mut Window<A>> {
+        let i = usize::try_from(k.checked_sub(self.open_base)?).ok()?;
+        self.open.get_mut(i)?.as_mut()
+    }
+
+    /// Puts a window at index `k ≥ open_base` (the ring is at most `L / W + 2` long there).
+    fn place(&mut self, k: u64, window: Window<A>) {
+        let Some(i) = k
+            .checked_sub(self.open_base)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return;
+        };
+        if self.open.len() <= i {
+            self.open.resize_with(i + 1, || None);
+        }
+        if let Some(slot) = self.open.get_mut(i) {
+            *slot = Some(window);
+        }
     }
 
     /// What [`insert`](Windowed::insert) would return for the event, ignoring its value.
     pub fn check(&self, id: EventId, time_ms: u64) -> Outcome {
-        let start = self.window_start(time_ms);
-        if !self.is_open(start) {
+        let k = time_ms / self.width_ms;
+        if k < self.open_base {
             Outcome::Late
         } else if self
-            .windows
-            .get(&start)
+            .open_ref(k)
             .is_some_and(|w| w.ids.contains(id.fingerprint()))
         {
             Outcome::Duplicate
@@ -278,86 +312,65 @@ impl<A> Windowed<A> {
             }
             Outcome::Folded => {}
         }
-        let start = self.window_start(time_ms);
-        if let Some(w) = self.windows.get_mut(&start) {
-            w.agg.insert(value)?;
-            w.ids.insert(id.fingerprint());
-        } else {
-            let mut agg = self.template.clone();
-            agg.insert(value)?;
-            let ids = FpSet::from_fingerprints(&[id.fingerprint()]);
-            self.windows.insert(start, Window { agg, ids });
-        }
+        let (k, fp) = (time_ms / self.width_ms, id.fingerprint());
+        let fresh = match self.open_mut(k) {
+            Some(w) => {
+                w.agg.insert(value)?;
+                w.ids.insert(fp);
+                None
+            }
+            None => {
+                let mut agg = self.template.clone();
+                agg.insert(value)?;
+                let ids = FpSet::from_fingerprints(&[fp]);
+                Some(Window { agg, ids })
+            }
+        };
         if self.latest.is_none_or(|t| time_ms > t) {
-            let open_before = self.first_open_start();
-            self.latest = Some(time_ms);
-            self.settle(open_before);
+            self.advance(time_ms);
+        }
+        if let Some(w) = fresh {
+            self.place(k, w);
         }
         Ok(Outcome::Folded)
     }
 
-    /// Applies closing and eviction for the current latest time; windows starting below
-    /// `open_before` are known to be closed already.
-    fn settle(&mut self, open_before: u64) {
-        let open_now = self.first_open_start();
-        if open_before < open_now {
-            for w in self.windows.range_mut(open_before..open_now) {
-                w.1.ids.clear();
-            }
+    /// Raises the latest event time to `time_ms`: closes the windows that end at or before
+    /// `time_ms − L` (moving them to the closed map without their IDs) and evicts those that
+    /// end at or before `time_ms − R`.
+    fn advance(&mut self, time_ms: u64) {
+        self.latest = Some(time_ms);
+        let first_open = time_ms.saturating_sub(self.lateness_ms) / self.width_ms;
+        if self.open.is_empty() {
+            self.open_base = self.open_base.max(first_open);
         }
-        let kept = self.first_kept_start();
+        while self.open_base < first_open {
+            let Some(front) = self.open.pop_front() else {
+                self.open_base = first_open;
+                break;
+            };
+            if let Some(w) = front {
+                let start = self.open_base.saturating_mul(self.width_ms);
+                self.closed.insert(start, w.agg);
+            }
+            self.open_base += 1;
+        }
+        let kept = self.window_start(time_ms.saturating_sub(self.retention_ms));
         if self
-            .windows
+            .closed
             .first_key_value()
             .is_some_and(|(&s, _)| s < kept)
         {
-            self.windows = self.windows.split_off(&kept);
+            self.closed = self.closed.split_off(&kept);
         }
     }
-}
 
-impl<A: Merge + Clone> Windowed<A> {
-    /// The merge of the windows whose start lies in `[from_ms, to_ms)` (the template when
-    /// none does).
-    ///
-    /// # Errors
-    ///
-    /// What the aggregate's merge returns ([`Error::Overflow`] of an exact sum).
-    pub fn range(&self, from_ms: u64, to_ms: u64) -> Result<A> {
-        let mut out = self.template.clone();
-        if from_ms < to_ms {
-            for w in self.windows.range(from_ms..to_ms).map(|(_, w)| w) {
-                out.merge(&w.agg)?;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Hopping (sliding) windows of width `k·W` and step `W`: for every aligned start `s` whose
-    /// window `[s, s + k·W)` holds at least one window, `(s, merge of those windows)`, by
-    /// ascending `s`. `k = 1` gives the tumbling windows themselves.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] when `k` is 0; what the aggregate's merge returns.
-    pub fn hopping(&self, k: u64) -> Result<Vec<(u64, A)>> {
-        if k == 0 {
-            return Err(Error::InvalidParameter {
-                name: "k",
-                reason: "a hopping window spans at least one window".into(),
-            });
-        }
-        let span = k.saturating_mul(self.width_ms);
-        let mut starts = BTreeSet::new();
-        for &s in self.windows.keys() {
-            let lowest = self.window_start(s.saturating_sub(span - self.width_ms));
-            starts
-                .extend((lowest..=s).step_by(usize::try_from(self.width_ms).unwrap_or(usize::MAX)));
-        }
-        starts
-            .into_iter()
-            .map(|s| Ok((s, self.range(s, s.saturating_add(span))?)))
-            .collect()
+    /// The start below which windows are evicted.
+    fn first_kept_start(&self) -> u64 {
+        self.window_start(
+            self.latest
+                .map_or(0, |t| t.saturating_sub(self.retention_ms)),
+        )
     }
 }
 
@@ -366,7 +379,7 @@ impl<A: Insert<V> + Clone, V> Insert<Event<V>> for Windowed<A> {
         match self.check(e.id, e.time_ms) {
             Outcome::Duplicate => bump(self.duplicates, "duplicate count").map(drop),
             Outcome::Late => bump(self.late, "late count").map(drop),
-            Outcome::Folded => match self.windows.get(&self.window_start(e.time_ms)) {
+            Outcome::Folded => match self.open_ref(e.time_ms / self.width_ms) {
                 Some(w) => w.agg.check_insert(&e.value),
                 None => self.template.check_insert(&e.value),
             },
@@ -375,66 +388,5 @@ impl<A: Insert<V> + Clone, V> Insert<Event<V>> for Windowed<A> {
 
     fn insert(&mut self, e: Event<V>) -> Result<()> {
         Windowed::insert(self, e.id, e.time_ms, e.value).map(drop)
-    }
-}
-
-impl<A: Merge + Clone + crate::Codec> Merge for Windowed<A> {
-    fn check_merge(&self, other: &Self) -> Result<()> {
-        self.check_params_match(other)?;
-        for (s, b) in &other.windows {
-            if let Some(a) = self.windows.get(s) {
-                crate::dedup::check_disjoint([(&a.ids, &b.ids)].into_iter(), "windows")?;
-                a.agg.check_merge(&b.agg)?;
-            }
-        }
-        add(self.duplicates, other.duplicates, "duplicate count")?;
-        add(self.late, other.late, "late count").map(drop)
-    }
-
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
-        let open_before = self.first_open_start().min(other.first_open_start());
-        for (&s, b) in &other.windows {
-            match self.windows.get_mut(&s) {
-                Some(a) => {
-                    a.agg.merge(&b.agg)?;
-                    a.ids.union_with(&b.ids);
-                }
-                None => {
-                    self.windows.insert(s, b.clone());
-                }
-            }
-        }
-        self.duplicates = add(self.duplicates, other.duplicates, "duplicate count")?;
-        self.late = add(self.late, other.late, "late count")?;
-        self.latest = self.latest.max(other.latest);
-        self.settle(open_before);
-        Ok(())
-    }
-}
-
-impl<A: crate::Codec> Windowed<A> {
-    fn check_params_match(&self, other: &Self) -> Result<()> {
-        let pairs = [
-            ("window width (ms)", self.width_ms, other.width_ms),
-            ("allowed lateness (ms)", self.lateness_ms, other.lateness_ms),
-            ("retention (ms)", self.retention_ms, other.retention_ms),
-        ];
-        for (what, l, r) in pairs {
-            if l != r {
-                return Err(Error::incompatible(what, l, r));
-            }
-        }
-        let (mut l, mut r) = (Vec::new(), Vec::new());
-        self.template.write_params(&mut l);
-        other.template.write_params(&mut r);
-        if l != r {
-            return Err(Error::incompatible(
-                "windowed aggregate parameters",
-                format!("{l:02x?}"),
-                format!("{r:02x?}"),
-            ));
-        }
-        Ok(())
     }
 }
