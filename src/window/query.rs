@@ -9,7 +9,7 @@ use crate::merge::Merge;
 impl<A> Windowed<A> {
     /// The aggregate of the window starting at `start_ms`, if it is held.
     pub fn window(&self, start_ms: u64) -> Option<&A> {
-        if start_ms % self.width_ms != 0 {
+        if !start_ms.is_multiple_of(self.width_ms) {
             None
         } else if self.is_open(start_ms) {
             self.open_ref(start_ms / self.width_ms).map(|w| &w.agg)
