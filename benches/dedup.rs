@@ -25,8 +25,8 @@ fn workload() -> Vec<(u128, u64)> {
         .collect()
 }
 
-fn ours(events: &[(u128, u64)]) -> IdDedup {
-    let mut d = IdDedup::new(HOUR, 60_000);
+fn ours(events: &[(u128, u64)], slot_ms: u64) -> IdDedup {
+    let mut d = IdDedup::new(HOUR, slot_ms);
     for &(id, t) in events {
         black_box(d.insert(EventId::from(id), t));
     }
@@ -49,22 +49,27 @@ fn hashbrown_bytes(s: &hashbrown::HashSet<u128>) -> usize {
 }
 
 fn report_memory(events: &[(u128, u64)]) {
-    let d = ours(events);
     let s = peer(events);
-    let n = d.ids_held() as f64;
-    let overhead = d.slots_held() * 64; // BTreeMap entry + table header per slot, generously
     println!(
-        "resident bytes/ID: ours {:.2} ({} IDs, {} slots), hashbrown HashSet<u128> {:.2}",
-        (d.resident_bytes() + overhead) as f64 / n,
-        d.ids_held(),
-        d.slots_held(),
+        "resident bytes/ID: hashbrown HashSet<u128> {:.2}",
         hashbrown_bytes(&s) as f64 / s.len() as f64
     );
-    println!(
-        "encoded bytes/ID: ours {:.2} (envelope included)",
-        codec::encode(&d).len() as f64 / n
-    );
+    for slot_ms in SLOTS {
+        let d = ours(events, slot_ms);
+        let n = d.ids_held() as f64;
+        println!(
+            "resident bytes/ID: IdDedup {} s slots {:.2} ({} IDs, {} slots); encoded bytes/ID {:.2} (envelope included)",
+            slot_ms / 1000,
+            d.resident_bytes() as f64 / n,
+            d.ids_held(),
+            d.slots_held(),
+            codec::encode(&d).len() as f64 / n
+        );
+    }
 }
+
+/// Slot widths measured: 10 s (≈ 2 800 IDs per slot here, cache-resident tables) and 60 s.
+const SLOTS: [u64; 2] = [10_000, 60_000];
 
 fn id_dedup(c: &mut Criterion) {
     let events = workload();
@@ -72,7 +77,10 @@ fn id_dedup(c: &mut Criterion) {
     let mut g = c.benchmark_group("id_dedup_insert_1e6");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
-    g.bench_function("shardfold IdDedup", |b| b.iter(|| ours(&events).ids_held()));
+    for slot_ms in SLOTS {
+        let name = format!("shardfold IdDedup {} s slots", slot_ms / 1000);
+        g.bench_function(name, |b| b.iter(|| ours(&events, slot_ms).ids_held()));
+    }
     g.bench_function("hashbrown HashSet<u128> reserved", |b| {
         b.iter(|| peer(&events).len())
     });

@@ -2,7 +2,9 @@
 
 use std::collections::VecDeque;
 
-use super::{EventId, FpSet, Outcome, read_latest, read_sorted, write_latest, write_sorted};
+use super::{
+    EventId, FastDiv, FpSet, Outcome, read_latest, read_sorted, write_latest, write_sorted,
+};
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::error::{Error, Result};
 use crate::merge::Merge;
@@ -23,6 +25,7 @@ use crate::merge::Merge;
 pub struct IdDedup {
     horizon_ms: u64,
     slot_ms: u64,
+    slot_div: FastDiv,
     latest: Option<u64>,
     /// Events with a time below this are late: `latest − horizon` (0 before any event).
     cutoff: u64,
@@ -34,10 +37,10 @@ pub struct IdDedup {
 /// The most slots a horizon may span (`horizon / slot`): bounds the slot ring's length.
 pub const MAX_SLOTS: u64 = 1 << 16;
 
-/// One hour of horizon, one-minute slots.
+/// One hour of horizon, ten-second slots.
 impl Default for IdDedup {
     fn default() -> Self {
-        IdDedup::blank(3_600_000, 60_000)
+        IdDedup::blank(3_600_000, 10_000)
     }
 }
 
@@ -83,6 +86,7 @@ impl IdDedup {
         IdDedup {
             horizon_ms,
             slot_ms,
+            slot_div: FastDiv::new(slot_ms),
             latest: None,
             cutoff: 0,
             base: 0,
@@ -100,11 +104,12 @@ impl IdDedup {
     /// The slot holding `time_ms`, if any.
     #[inline]
     fn slot(&self, time_ms: u64) -> Option<&FpSet> {
-        let i = (time_ms / self.slot_ms).checked_sub(self.base)?;
+        let i = self.slot_div.div(time_ms).checked_sub(self.base)?;
         self.slots.get(usize::try_from(i).ok()?)
     }
 
     /// The slot for slot index `k ≥ base`, created (sized like its predecessors) if needed.
+    #[inline]
     fn slot_mut(&mut self, k: u64) -> Option<&mut FpSet> {
         let i = usize::try_from(k.checked_sub(self.base)?).ok()?;
         if self.slots.len() <= i {
@@ -172,7 +177,7 @@ impl IdDedup {
         if self.latest.is_none_or(|t| time_ms > t) {
             self.advance(time_ms);
         }
-        match self.slot_mut(time_ms / self.slot_ms) {
+        match self.slot_mut(self.slot_div.div(time_ms)) {
             Some(slot) => {
                 if slot.insert(id.fingerprint()) {
                     Outcome::Folded
@@ -187,10 +192,16 @@ impl IdDedup {
 
     /// Raises the latest event time to `time_ms` and drops the slots that end at or before
     /// the new cutoff.
+    #[inline]
     fn advance(&mut self, time_ms: u64) {
         self.latest = Some(time_ms);
         self.cutoff = time_ms.saturating_sub(self.horizon_ms);
-        let first_kept = self.cutoff / self.slot_ms;
+        // fast path: the cutoff is still within slot `base`, nothing expires
+        let base_end = self.base.saturating_add(1).saturating_mul(self.slot_ms);
+        if !self.slots.is_empty() && self.cutoff < base_end {
+            return;
+        }
+        let first_kept = self.slot_div.div(self.cutoff);
         if self.slots.is_empty() {
             self.base = first_kept;
         }

@@ -90,7 +90,10 @@ fn read_windows<A: Codec>(
         let start = q.u64("window start")?;
         let ids = read_sorted(q.section("window ids")?)?;
         let agg = A::read_parts(agg_params, q.section("window aggregate")?, limits)?;
-        ok_or(start.is_multiple_of(out.width_ms), "window start not aligned")?;
+        ok_or(
+            start.is_multiple_of(out.width_ms),
+            "window start not aligned",
+        )?;
         ok_or(last.is_none_or(|l| l < start), "windows not ascending")?;
         ok_or(start >= kept && start <= latest, "window outside retention")?;
         ok_or(

@@ -43,7 +43,7 @@ mod query;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::dedup::{Event, EventId, FpSet, Outcome, bump};
+use crate::dedup::{Event, EventId, FastDiv, FpSet, Outcome, bump};
 use crate::error::{Error, Result};
 use crate::merge::Insert;
 
@@ -78,6 +78,7 @@ pub struct Windowed<A> {
     width_ms: u64,
     lateness_ms: u64,
     retention_ms: u64,
+    width_div: FastDiv,
     template: A,
     latest: Option<u64>,
     /// Index (`start / W`) of the first open window, `open[0]`; earlier windows are closed.
@@ -121,6 +122,7 @@ impl<A> Windowed<A> {
             width_ms,
             lateness_ms,
             retention_ms,
+            width_div: FastDiv::new(width_ms),
             template,
             latest: None,
             open_base: 0,
@@ -214,7 +216,7 @@ impl<A> Windowed<A> {
 
     /// The start of the window holding `time_ms`.
     pub fn window_start(&self, time_ms: u64) -> u64 {
-        time_ms - time_ms % self.width_ms
+        self.width_div.div(time_ms) * self.width_ms
     }
 
     /// The start of the oldest open window (later windows are open too).
@@ -224,7 +226,7 @@ impl<A> Windowed<A> {
 
     /// Whether the window starting at `start` is open (accepts events).
     pub fn is_open(&self, start: u64) -> bool {
-        start / self.width_ms >= self.open_base
+        self.width_div.div(start) >= self.open_base
     }
 
     /// How many event fingerprints the open windows hold (closed windows hold none).
@@ -276,7 +278,7 @@ impl<A> Windowed<A> {
 
     /// What [`insert`](Windowed::insert) would return for the event, ignoring its value.
     pub fn check(&self, id: EventId, time_ms: u64) -> Outcome {
-        let k = time_ms / self.width_ms;
+        let k = self.width_div.div(time_ms);
         if k < self.open_base {
             Outcome::Late
         } else if self
@@ -312,7 +314,7 @@ impl<A> Windowed<A> {
             }
             Outcome::Folded => {}
         }
-        let (k, fp) = (time_ms / self.width_ms, id.fingerprint());
+        let (k, fp) = (self.width_div.div(time_ms), id.fingerprint());
         let fresh = match self.open_mut(k) {
             Some(w) => {
                 w.agg.insert(value)?;
@@ -340,7 +342,7 @@ impl<A> Windowed<A> {
     /// end at or before `time_ms − R`.
     fn advance(&mut self, time_ms: u64) {
         self.latest = Some(time_ms);
-        let first_open = time_ms.saturating_sub(self.lateness_ms) / self.width_ms;
+        let first_open = self.width_div.div(time_ms.saturating_sub(self.lateness_ms));
         if self.open.is_empty() {
             self.open_base = self.open_base.max(first_open);
         }
@@ -379,7 +381,7 @@ impl<A: Insert<V> + Clone, V> Insert<Event<V>> for Windowed<A> {
         match self.check(e.id, e.time_ms) {
             Outcome::Duplicate => bump(self.duplicates, "duplicate count").map(drop),
             Outcome::Late => bump(self.late, "late count").map(drop),
-            Outcome::Folded => match self.open_ref(e.time_ms / self.width_ms) {
+            Outcome::Folded => match self.open_ref(self.width_div.div(e.time_ms)) {
                 Some(w) => w.agg.check_insert(&e.value),
                 None => self.template.check_insert(&e.value),
             },
