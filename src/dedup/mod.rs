@@ -231,17 +231,14 @@ mod tests {
     fn fast_division_is_exact() {
         let mut rng = SplitMix64::new(8);
         let edges = [0, 1, 2, 3, 59_999, 60_000, u64::MAX - 1, u64::MAX];
-        for d in edges
-            .into_iter()
-            .skip(1)
-            .chain((0..2000).map(|i| rng.next_u64() >> (i % 64)))
-        {
-            let f = FastDiv::new(d.max(1));
-            for n in edges
-                .into_iter()
-                .chain((0..200).map(|i| rng.next_u64() >> (i % 64)))
-            {
-                assert_eq!(f.div(n), n / d.max(1), "{n} / {d}");
+        let divisors: Vec<u64> = (0..2000)
+            .map(|i| (rng.next_u64() >> (i % 64)).max(1))
+            .collect();
+        for d in edges.into_iter().skip(1).chain(divisors) {
+            let f = FastDiv::new(d);
+            let numerators: Vec<u64> = (0..200).map(|i| rng.next_u64() >> (i % 64)).collect();
+            for n in edges.into_iter().chain(numerators) {
+                assert_eq!(f.div(n), n / d, "{n} / {d}");
             }
         }
     }
