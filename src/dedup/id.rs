@@ -113,8 +113,9 @@ impl IdDedup {
     fn slot_mut(&mut self, k: u64) -> Option<&mut FpSet> {
         let i = usize::try_from(k.checked_sub(self.base)?).ok()?;
         if self.slots.len() <= i {
-            // a new slot is sized like the fullest of the last two: no growth in steady streams
-            let hint = self.slots.iter().rev().take(2).map(FpSet::len).max();
+            // a new slot is sized like the fullest of the last eight: little growth in steady
+            // streams, even when events straddle several slots
+            let hint = self.slots.iter().rev().take(8).map(FpSet::len).max();
             self.slots.resize_with(i, FpSet::default);
             let mut set = FpSet::default();
             set.reserve(hint.unwrap_or(0));

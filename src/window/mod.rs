@@ -324,7 +324,15 @@ impl<A> Windowed<A> {
             None => {
                 let mut agg = self.template.clone();
                 agg.insert(value)?;
-                let ids = FpSet::from_fingerprints(&[fp]);
+                // sized like the fullest open window: little growth in steady streams
+                let mut ids = FpSet::default();
+                ids.reserve(
+                    self.open_windows()
+                        .map(|(_, w)| w.ids.len())
+                        .max()
+                        .unwrap_or(0),
+                );
+                ids.insert(fp);
                 Some(Window { agg, ids })
             }
         };
