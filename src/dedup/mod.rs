@@ -17,6 +17,13 @@
 //! * A slot `[k·slot, (k+1)·slot)` is dropped once it ends at or before the cutoff. Memory is
 //!   bounded by the IDs of the last `horizon + slot` milliseconds of event time.
 //!
+//! A redelivered event carries its original event time, so a fingerprint is looked up only in
+//! its event time's slot: O(1) per event (a ring of slots indexed by `time / slot`, a
+//! reciprocal instead of a divide). **Choosing the slot**: `horizon / slot` is at most
+//! [`MAX_SLOTS`]; slots of a few thousand IDs keep each table in cache (the
+//! benchmark's one million IDs per hour insert fastest with 10 s slots); each slot costs 16
+//! bytes encoded. The default is one hour in 10 s slots.
+//!
 //! **False duplicates.** Two different IDs with the same 64-bit fingerprint are taken for one
 //! event. With `n` fingerprints held in the event's slot, a new event is wrongly called a
 //! duplicate with probability about `n / 2⁶⁴` (about 5.4·10⁻¹⁴ per event for a million IDs
@@ -54,7 +61,7 @@ mod seq;
 pub use deduped::Deduped;
 pub(crate) use deduped::{read_nested_params, write_nested_params};
 pub(crate) use fpset::FpSet;
-pub use id::IdDedup;
+pub use id::{IdDedup, MAX_SLOTS};
 pub(crate) use id::check_disjoint;
 pub(crate) use rice::{read_sorted, write_sorted};
 pub use seq::{SeqDedup, SeqNum};

@@ -27,7 +27,7 @@
 //! are applied for the merged `T = max(T₁, T₂)`. Closing and eviction are a pure function of the
 //! set of windows and `T`, and `max` is commutative and associative, so the merge is too. A
 //! window whose ID sets share a fingerprint on both sides is refused with
-//! [`Error::OverlappingState`](crate::Error::OverlappingState). Folding disjoint event sets
+//! [`Error::OverlappingState`]. Folding disjoint event sets
 //! separately and merging equals folding them in one stream whenever no event was late in
 //! either: events are never late when each arrives within the allowed lateness.
 //!
