@@ -1,7 +1,11 @@
 //! Windowed<A>: laws, an exact per-window model under duplicates, reordering, splitting and
 //! regrouping, late events, bounded memory, queries, parameters, golden bytes.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
+
+use common::golden::{check_golden, sweep_corruptions};
 
 use proptest::prelude::*;
 use shardfold::testkit::{Laws, SplitMix64};
@@ -214,36 +218,25 @@ impl SeqModel {
 #[test]
 fn redelivery_after_its_window_closed_is_late_not_added() {
     let mut w = Windowed::<Cs>::new(W, L, R);
-    assert_eq!(
-        w.insert(EventId::from("a"), 500, 10).unwrap(),
-        Outcome::Folded
-    );
-    assert_eq!(
-        w.insert(EventId::from("a"), 500, 10).unwrap(),
-        Outcome::Duplicate
-    );
-    // latest reaches 0 + W + L − 1: window [0, W) still open
-    assert_eq!(
-        w.insert(EventId::from("b"), W + L - 1, 1).unwrap(),
-        Outcome::Folded
-    );
-    assert_eq!(
-        w.insert(EventId::from("a"), 500, 10).unwrap(),
-        Outcome::Duplicate
-    );
-    // latest reaches W + L: window [0, W) closes and forgets its IDs
-    assert_eq!(
-        w.insert(EventId::from("c"), W + L, 1).unwrap(),
-        Outcome::Folded
-    );
-    assert_eq!(
-        w.insert(EventId::from("a"), 500, 10).unwrap(),
-        Outcome::Late
-    );
-    assert_eq!(
-        w.insert(EventId::from("new"), 999, 10).unwrap(),
-        Outcome::Late
-    );
+    let steps = [
+        ("a", 500, Outcome::Folded),
+        ("a", 500, Outcome::Duplicate),
+        // latest reaches 0 + W + L − 1: window [0, W) still open
+        ("b", W + L - 1, Outcome::Folded),
+        ("a", 500, Outcome::Duplicate),
+        // latest reaches W + L: window [0, W) closes and forgets its IDs
+        ("c", W + L, Outcome::Folded),
+        ("a", 500, Outcome::Late),
+        ("new", 999, Outcome::Late),
+    ];
+    for (id, t, expected) in steps {
+        let value = if t < W { 10 } else { 1 };
+        assert_eq!(
+            w.insert(EventId::from(id), t, value).unwrap(),
+            expected,
+            "{id}@{t}"
+        );
+    }
     let (c, s) = w.window(0).unwrap();
     assert_eq!((c.get(), s.get()), (1, 10));
     assert_eq!((w.duplicates(), w.late()), (2, 2));
@@ -364,45 +357,21 @@ fn golden_state() -> Windowed<Cs> {
 
 #[test]
 fn golden_file_decodes_and_reencodes_byte_for_byte() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/windowed.bin");
-    let fresh = codec::encode(&golden_state());
-    if std::env::var_os("SHARDFOLD_BLESS").is_some() {
-        std::fs::write(path, &fresh).unwrap();
-    }
-    let bytes = std::fs::read(path).unwrap();
-    let w: Windowed<Cs> = codec::decode(&bytes).unwrap();
-    assert_eq!(codec::encode(&w), bytes);
-    assert_eq!(bytes, fresh, "the format or the seeded generator changed");
+    let w = check_golden("windowed.bin", &golden_state());
     assert!(w.late() == 1 && w.duplicates() > 0 && w.ids_held() > 0);
     assert!(w.windows().any(|(s, _)| !w.is_open(s)));
 }
 
 #[test]
 fn corrupted_payloads_are_errors_or_valid_states_never_panics() {
-    let bytes = codec::encode(&golden_state());
-    for cut in 0..bytes.len() {
-        assert!(codec::decode::<Windowed<Cs>>(&bytes[..cut]).is_err());
-    }
-    let env = codec::Envelope::parse(&bytes, &Default::default()).unwrap();
-    let limits = shardfold::Limits::default();
-    let mut payload = env.payload.to_vec();
-    for i in 0..payload.len() {
-        for flip in [0x01u8, 0x80, 0xff] {
-            payload[i] ^= flip;
-            if let Ok(mut w) =
-                <Windowed<Cs> as shardfold::Codec>::read_parts(env.params, &payload, &limits)
-            {
-                // whatever decoded must be usable
-                let _ = w.insert(
-                    EventId::from("probe"),
-                    w.latest_event_time().unwrap_or(0),
-                    1,
-                );
-                let _ = w.clone().merge(&w);
-                let _ = w.hopping(3);
-                let _ = codec::encode(&w);
-            }
-            payload[i] ^= flip;
-        }
-    }
+    sweep_corruptions(&golden_state(), |mut w: Windowed<Cs>| {
+        let _ = w.insert(
+            EventId::from("probe"),
+            w.latest_event_time().unwrap_or(0),
+            1,
+        );
+        let _ = w.clone().merge(&w);
+        let _ = w.hopping(3);
+        let _ = codec::encode(&w);
+    });
 }

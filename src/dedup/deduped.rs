@@ -110,11 +110,7 @@ impl<A> Deduped<A> {
         A: Insert<V>,
     {
         let outcome = self.ids.check(id, time_ms);
-        if outcome != Outcome::Folded {
-            return self.count(outcome);
-        }
-        self.agg.insert(value)?;
-        Ok(self.ids.insert(id, time_ms))
+        self.offer(outcome, value, |d| d.ids.insert(id, time_ms))
     }
 
     /// Offers an event by sequence number within `partition` (each partition in order): folds
@@ -128,11 +124,24 @@ impl<A> Deduped<A> {
         A: Insert<V>,
     {
         let outcome = self.seqs.check(partition, seq);
+        self.offer(outcome, value, |d| d.seqs.advance(partition, seq))
+    }
+
+    /// Counts a refused event, or folds `value` and then lets `remember` record the event.
+    fn offer<V>(
+        &mut self,
+        outcome: Outcome,
+        value: V,
+        remember: impl FnOnce(&mut Self) -> Outcome,
+    ) -> Result<Outcome>
+    where
+        A: Insert<V>,
+    {
         if outcome != Outcome::Folded {
             return self.count(outcome);
         }
         self.agg.insert(value)?;
-        Ok(self.seqs.advance(partition, seq))
+        Ok(remember(self))
     }
 }
 

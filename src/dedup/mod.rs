@@ -61,8 +61,8 @@ mod seq;
 pub use deduped::Deduped;
 pub(crate) use deduped::{read_nested_params, write_nested_params};
 pub(crate) use fpset::FpSet;
-pub use id::{IdDedup, MAX_SLOTS};
 pub(crate) use id::check_disjoint;
+pub use id::{IdDedup, MAX_SLOTS};
 pub(crate) use rice::{read_sorted, write_sorted};
 pub use seq::{SeqDedup, SeqNum};
 
