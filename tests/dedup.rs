@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::golden::{check_golden, sweep_corruptions};
+use common::dedup::{check_golden, merge_tree, sweep_corruptions, unique_events};
 
 use num_bigint::BigUint;
 use proptest::prelude::*;
@@ -23,18 +23,18 @@ fn new_state() -> Deduped<Cs> {
     Deduped::new(H, S, Cs::default()).unwrap()
 }
 
+/// The default horizon: with unique IDs and times below it nothing is late, in any part.
+const HOUR_MS: u64 = 3_600_000;
+
 #[test]
 fn laws_count_sum() {
-    // unique IDs, times within the default one-hour horizon: nothing late in any part
-    let events = (any::<u64>().no_shrink(), 0u64..3_600_000, any::<i64>())
-        .prop_map(|(id, t, v)| Event::new(id, t, v));
+    let events = unique_events(HOUR_MS, any::<i64>());
     Laws::<Deduped<Cs>, Event<i64>>::new("Deduped<(Count, Sum)>").check(events);
 }
 
 #[test]
 fn laws_stats() {
-    let events = (any::<u64>().no_shrink(), 0u64..3_600_000, -1e9f64..1e9)
-        .prop_map(|(id, t, v)| Event::new(id, t, v));
+    let events = unique_events(HOUR_MS, -1e9f64..1e9);
     Laws::<Deduped<Stats>, Event<f64>>::new("Deduped<Stats>").check(events);
 }
 
@@ -84,19 +84,6 @@ fn fold(deliveries: &[Delivery]) -> Deduped<Cs> {
     d
 }
 
-fn merge_tree(parts: &[Deduped<Cs>], rng: &mut SplitMix64) -> Deduped<Cs> {
-    match parts {
-        [] => new_state(),
-        [one] => one.clone(),
-        _ => {
-            let cut = 1 + rng.below(parts.len() - 1);
-            let mut left = merge_tree(&parts[..cut], rng);
-            left.merge(&merge_tree(&parts[cut..], rng)).unwrap();
-            left
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -141,7 +128,7 @@ proptest! {
             .map(|p| fold(&deliveries.iter().copied().filter(|d| d.0 as usize % nparts == p).collect::<Vec<_>>()))
             .collect();
         rng.shuffle(&mut parts);
-        let merged = merge_tree(&parts, &mut rng);
+        let merged = merge_tree(&parts, &new_state(), &mut rng);
         let distinct: BTreeSet<Delivery> = deliveries.iter().copied().collect();
         let (c, s) = merged.aggregate();
         prop_assert_eq!(c.get(), distinct.len() as u64);

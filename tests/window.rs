@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::golden::{check_golden, sweep_corruptions};
+use common::dedup::{check_golden, merge_tree, sweep_corruptions, unique_events};
 
 use proptest::prelude::*;
 use shardfold::testkit::{Laws, SplitMix64};
@@ -15,23 +15,20 @@ use shardfold::{
 
 type Cs = (Count, Sum);
 
-/// Events with unique random IDs whose times stay below the first closing of the default
-/// parameters (1 min windows, 5 min lateness): nothing is ever late, in any part.
-fn unique_events() -> impl Strategy<Value = Event<i64>> {
-    (any::<u64>().no_shrink(), 0u64..360_000, any::<i64>())
-        .prop_map(|(id, t, v)| Event::new(id, t, v))
-}
+/// Event times below the first closing of the default parameters (1 min windows, 5 min
+/// lateness): with unique IDs nothing is ever late or duplicate, in any part.
+const NEVER_CLOSING_MS: u64 = 360_000;
 
 #[test]
 fn laws_count_sum() {
-    Laws::<Windowed<Cs>, Event<i64>>::new("Windowed<(Count, Sum)>").check(unique_events());
+    let events = unique_events(NEVER_CLOSING_MS, any::<i64>());
+    Laws::<Windowed<Cs>, Event<i64>>::new("Windowed<(Count, Sum)>").check(events);
 }
 
 #[test]
 fn laws_stats() {
-    let finite = (any::<u64>().no_shrink(), 0u64..360_000, -1e12f64..1e12)
-        .prop_map(|(id, t, v)| Event::new(id, t, v));
-    Laws::<Windowed<Stats>, Event<f64>>::new("Windowed<Stats>").check(finite);
+    let events = unique_events(NEVER_CLOSING_MS, -1e12f64..1e12);
+    Laws::<Windowed<Stats>, Event<f64>>::new("Windowed<Stats>").check(events);
 }
 
 /// One delivery: (id, event time, value).
@@ -79,19 +76,6 @@ fn fold(deliveries: &[Delivery]) -> Windowed<Cs> {
     w
 }
 
-fn merge_tree(parts: &[Windowed<Cs>], rng: &mut SplitMix64) -> Windowed<Cs> {
-    match parts {
-        [] => Windowed::new(W, L, R),
-        [one] => one.clone(),
-        _ => {
-            let cut = 1 + rng.below(parts.len() - 1);
-            let mut left = merge_tree(&parts[..cut], rng);
-            left.merge(&merge_tree(&parts[cut..], rng)).unwrap();
-            left
-        }
-    }
-}
-
 /// The exact answer: per retained window, (count, sum) of the distinct events.
 fn model(deliveries: &[Delivery]) -> BTreeMap<u64, (u64, i128)> {
     let latest = deliveries.iter().map(|d| d.1).max().unwrap_or(0);
@@ -133,7 +117,7 @@ proptest! {
             })
             .collect();
         rng.shuffle(&mut parts);
-        let merged = merge_tree(&parts, &mut rng);
+        let merged = merge_tree(&parts, &Windowed::new(W, L, R), &mut rng);
         prop_assert_eq!(observed(&merged), model(&deliveries));
         prop_assert_eq!((merged.duplicates(), merged.late()), (dups as u64, 0));
         prop_assert_eq!(codec::encode(&merged), codec::encode(&single));

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-pub mod golden;
+pub mod dedup;
 
 /// Finite doubles of every magnitude and sign, subnormals and zeros included.
 pub fn finite_f64() -> impl Strategy<Value = f64> {

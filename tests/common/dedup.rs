@@ -1,7 +1,33 @@
-//! Golden files and corruption sweeps shared by the format tests.
+//! Helpers for the dedup and window tests: event strategies, random merge trees, golden files,
+//! corruption sweeps.
 
-use shardfold::Limits;
+use proptest::prelude::*;
 use shardfold::codec::{self, Codec, Envelope};
+use shardfold::testkit::SplitMix64;
+use shardfold::{Event, Limits, Merge};
+
+/// Events with unique random IDs (never shrunk, so never equal), times in `0..max_time_ms`,
+/// values from `values`.
+pub fn unique_events<V: core::fmt::Debug>(
+    max_time_ms: u64,
+    values: impl Strategy<Value = V>,
+) -> impl Strategy<Value = Event<V>> {
+    (any::<u64>().no_shrink(), 0..max_time_ms, values).prop_map(|(id, t, v)| Event::new(id, t, v))
+}
+
+/// Merges `parts` in their order, grouped as a random binary tree; `empty` when there are none.
+pub fn merge_tree<A: Merge + Clone>(parts: &[A], empty: &A, rng: &mut SplitMix64) -> A {
+    match parts {
+        [] => empty.clone(),
+        [one] => one.clone(),
+        _ => {
+            let cut = 1 + rng.below(parts.len() - 1);
+            let mut left = merge_tree(&parts[..cut], empty, rng);
+            left.merge(&merge_tree(&parts[cut..], empty, rng)).unwrap();
+            left
+        }
+    }
+}
 
 /// Checks `tests/data/{name}` against `fresh` (a state rebuilt from a fixed seed): it decodes,
 /// re-encodes byte for byte, and equals `fresh`'s encoding. With `SHARDFOLD_BLESS` set, writes
