@@ -35,7 +35,7 @@ pub struct IdDedup {
 }
 
 /// The most slots a horizon may span (`horizon / slot`): bounds the slot ring's length.
-pub const MAX_SLOTS: u64 = 1 << 16;
+pub const MAX_SLOTS: u64 = 4096;
 
 /// One hour of horizon, ten-second slots.
 impl Default for IdDedup {
@@ -240,7 +240,7 @@ fn check_params(
     } else if slot_ms == 0 {
         Err(("slot_ms", "must be at least 1"))
     } else if horizon_ms / slot_ms > MAX_SLOTS {
-        Err(("slot_ms", "horizon / slot must be at most 65536"))
+        Err(("slot_ms", "horizon / slot must be at most 4096"))
     } else {
         Ok(())
     }

@@ -47,8 +47,9 @@ use crate::dedup::{Event, EventId, FastDiv, FpSet, Outcome, bump};
 use crate::error::{Error, Result};
 use crate::merge::Insert;
 
-/// The most open windows the allowed lateness may span (`L / W`): bounds the open ring.
-pub const MAX_OPEN_WINDOWS: u64 = 1 << 16;
+/// The most windows the allowed lateness may span (`L / W`): bounds the ring of open windows
+/// (one pointer each), also when decoding untrusted bytes.
+pub const MAX_OPEN_WINDOWS: u64 = 4096;
 
 /// One open tumbling window: its aggregate and its events' fingerprints.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +85,7 @@ pub struct Windowed<A> {
     /// Index (`start / W`) of the first open window, `open[0]`; earlier windows are closed.
     open_base: u64,
     /// Open windows by index `open_base + i`; never ends with `None`.
-    open: VecDeque<Option<Window<A>>>,
+    open: VecDeque<Option<Box<Window<A>>>>,
     /// Closed windows by start: aggregates only.
     closed: BTreeMap<u64, A>,
     duplicates: u64,
@@ -110,7 +111,7 @@ fn check_params(width_ms: u64, lateness_ms: u64, retention_ms: u64) -> Result<()
     } else if retention_ms < lateness_ms {
         bad("retention_ms", "must be at least the allowed lateness")
     } else if lateness_ms / width_ms > MAX_OPEN_WINDOWS {
-        bad("lateness_ms", "lateness / width must be at most 65536")
+        bad("lateness_ms", "lateness / width must be at most 4096")
     } else {
         Ok(())
     }
@@ -245,19 +246,19 @@ impl<A> Windowed<A> {
     fn open_windows(&self) -> impl Iterator<Item = (u64, &Window<A>)> {
         (self.open_base..)
             .zip(&self.open)
-            .filter_map(|(k, w)| w.as_ref().map(|w| (k.saturating_mul(self.width_ms), w)))
+            .filter_map(|(k, w)| w.as_deref().map(|w| (k.saturating_mul(self.width_ms), w)))
     }
 
     /// The open window of index `k`, if held.
     fn open_ref(&self, k: u64) -> Option<&Window<A>> {
         let i = usize::try_from(k.checked_sub(self.open_base)?).ok()?;
-        self.open.get(i)?.as_ref()
+        self.open.get(i)?.as_deref()
     }
 
     /// The open window of index `k`, if held, mutably.
     fn open_mut(&mut self, k: u64) -> Option<&mut Window<A>> {
         let i = usize::try_from(k.checked_sub(self.open_base)?).ok()?;
-        self.open.get_mut(i)?.as_mut()
+        self.open.get_mut(i)?.as_deref_mut()
     }
 
     /// Puts a window at index `k ≥ open_base` (the ring is at most `L / W + 2` long there).
@@ -272,7 +273,7 @@ impl<A> Windowed<A> {
             self.open.resize_with(i + 1, || None);
         }
         if let Some(slot) = self.open.get_mut(i) {
-            *slot = Some(window);
+            *slot = Some(Box::new(window));
         }
     }
 
