@@ -11,8 +11,8 @@ use num_bigint::BigUint;
 use proptest::prelude::*;
 use shardfold::testkit::{Laws, SplitMix64};
 use shardfold::{
-    Count, Deduped, Error, Event, EventId, IdDedup, Insert, Merge, Outcome, SeqDedup, SeqNum,
-    Stats, Sum, codec,
+    Codec, Count, Deduped, Error, Event, EventId, IdDedup, Insert, Merge, Outcome, SeqDedup,
+    SeqNum, Stats, Sum, codec,
 };
 
 type Cs = (Count, Sum);
@@ -330,4 +330,22 @@ fn corrupted_payloads_are_errors_or_valid_states_never_panics() {
     sweep_corruptions(golden_state().id_dedup(), |mut d: IdDedup| {
         let _ = d.insert(EventId::from("probe"), d.latest_event_time().unwrap_or(0));
     });
+}
+
+#[test]
+fn parameters_beyond_the_ring_bound_are_refused_even_in_blobs() {
+    let max = shardfold::dedup::MAX_SLOTS;
+    assert!(IdDedup::try_new(max * 1000, 1000).is_ok());
+    assert!(matches!(
+        IdDedup::try_new((max + 1) * 1000, 1000),
+        Err(Error::InvalidParameter { .. })
+    ));
+    let mut params = Vec::new();
+    params.extend_from_slice(&u64::MAX.to_le_bytes());
+    params.extend_from_slice(&1u64.to_le_bytes());
+    let mut payload = vec![1];
+    payload.extend_from_slice(&u64::MAX.to_le_bytes());
+    payload.extend_from_slice(&0u32.to_le_bytes());
+    let got = IdDedup::read_parts(&params, &payload, &shardfold::Limits::default());
+    assert!(matches!(got, Err(Error::InvalidState { .. })));
 }
