@@ -20,7 +20,7 @@ const H: u64 = 10_000;
 const S: u64 = 1_000;
 
 fn new_state() -> Deduped<Cs> {
-    Deduped::new(H, S, Cs::default()).unwrap()
+    Deduped::new(H, S, Cs::default())
 }
 
 /// The default horizon: with unique IDs and times below it nothing is late, in any part.
@@ -239,20 +239,20 @@ fn overlapping_ids_refuse_to_merge_and_change_nothing() {
     let before = a.clone();
     assert!(matches!(a.merge(&b), Err(Error::OverlappingState { .. })));
     assert_eq!(a, before);
-    let other = Deduped::new(H, S / 2, Cs::default()).unwrap();
+    let other = Deduped::new(H, S / 2, Cs::default());
     assert!(matches!(
         a.merge(&other),
         Err(Error::IncompatibleParams { .. })
     ));
     assert!(matches!(
-        Deduped::new(0, S, Cs::default()),
+        Deduped::try_new(0, S, Cs::default()),
         Err(Error::InvalidParameter { .. })
     ));
 }
 
 #[test]
 fn a_refused_value_is_not_remembered() {
-    let mut d = Deduped::new(H, S, Stats::default()).unwrap();
+    let mut d = Deduped::new(H, S, Stats::default());
     assert!(d.insert(EventId::from("e"), 10, f64::NAN).is_err());
     assert_eq!(
         (d.id_dedup().ids_held(), d.id_dedup().latest_event_time()),

@@ -18,7 +18,7 @@ use crate::merge::{Insert, Merge};
 ///
 /// ```
 /// use shardfold::{Deduped, EventId, Merge, Outcome, Sum};
-/// let mut shard0 = Deduped::new(3_600_000, 60_000, Sum::default())?;
+/// let mut shard0 = Deduped::new(3_600_000, 10_000, Sum::default());
 /// let mut shard1 = shard0.clone();
 /// assert_eq!(shard0.insert(EventId::from("m-1"), 1_000, 5)?, Outcome::Folded);
 /// assert_eq!(shard0.insert(EventId::from("m-1"), 1_000, 5)?, Outcome::Duplicate); // redelivered
@@ -39,12 +39,24 @@ pub struct Deduped<A> {
 
 impl<A> Deduped<A> {
     /// An empty state: `aggregate` (normally empty) guarded by an [`IdDedup`] with the given
-    /// horizon and slot width.
+    /// horizon and slot width (see [`IdDedup::new`]).
+    ///
+    /// # Panics
+    ///
+    /// When the parameters are invalid, see [`Deduped::try_new`].
+    pub fn new(horizon_ms: u64, slot_ms: u64, aggregate: A) -> Self {
+        match Self::try_new(horizon_ms, slot_ms, aggregate) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// As [`Deduped::new`].
     ///
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] as [`IdDedup::try_new`].
-    pub fn new(horizon_ms: u64, slot_ms: u64, aggregate: A) -> Result<Self> {
+    pub fn try_new(horizon_ms: u64, slot_ms: u64, aggregate: A) -> Result<Self> {
         Ok(Deduped {
             ids: IdDedup::try_new(horizon_ms, slot_ms)?,
             seqs: SeqDedup::default(),
