@@ -91,6 +91,17 @@ impl<A> Deduped<A> {
         &self.seqs
     }
 
+    /// What [`insert`](Deduped::insert) would do with the event, ignoring its value; changes
+    /// nothing.
+    pub fn check(&self, id: EventId, time_ms: u64) -> Outcome {
+        self.ids.check(id, time_ms)
+    }
+
+    /// What [`insert_seq`](Deduped::insert_seq) would do with the event, ignoring its value.
+    pub fn check_seq(&self, partition: &str, seq: &SeqNum) -> Outcome {
+        self.seqs.check(partition, seq)
+    }
+
     /// Counts a refused event.
     fn count(&mut self, outcome: Outcome) -> Result<Outcome> {
         match outcome {
