@@ -67,6 +67,15 @@ pub mod tags {
     pub const QUANTILES: u16 = 0x0011;
     /// [`LogHistogram`](crate::LogHistogram).
     pub const LOG_HISTOGRAM: u16 = 0x0012;
+    /// [`IdDedup`](crate::IdDedup): event-ID fingerprints by event-time slot.
+    pub const DEDUP_ID: u16 = 0x0020;
+    /// [`SeqDedup`](crate::SeqDedup): sequence-number high-water marks per partition.
+    pub const DEDUP_SEQ: u16 = 0x0021;
+    /// [`Deduped`](crate::Deduped): an aggregate with its dedup state; the aggregate's tag is in
+    /// its parameter block.
+    pub const DEDUPED: u16 = 0x0022;
+    /// [`Windowed`](crate::Windowed): tumbling event-time windows of an aggregate.
+    pub const WINDOWED: u16 = 0x0023;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.
     pub const TUPLE2: u16 = 0x00F2;
     /// A tuple of 3 aggregates.

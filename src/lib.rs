@@ -5,18 +5,22 @@
 
 pub mod agg;
 pub mod codec;
+pub mod dedup;
 mod error;
 pub mod hash;
 pub mod merge;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod window;
 
 pub use agg::{
     Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64,
 };
 pub use codec::{Codec, Limits, decode, encode};
+pub use dedup::{Deduped, Event, EventId, IdDedup, Outcome, SeqDedup, SeqNum};
 pub use error::{Error, MergeError, Result};
 pub use merge::{Insert, Merge};
+pub use window::Windowed;
 
 /// Everything a stored, mergeable aggregate is: mergeable, encodable, with an identity.
 ///

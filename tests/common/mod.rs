@@ -3,6 +3,8 @@
 
 use proptest::prelude::*;
 
+pub mod dedup;
+
 /// Finite doubles of every magnitude and sign, subnormals and zeros included.
 pub fn finite_f64() -> impl Strategy<Value = f64> {
     use proptest::num::f64 as f;
