@@ -14,7 +14,7 @@ pub mod testkit;
 pub mod window;
 
 pub use agg::{
-    Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64,
+    Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64, Zip,
 };
 pub use codec::{Codec, Limits, decode, encode};
 pub use dedup::{Deduped, Event, EventId, IdDedup, Outcome, SeqDedup, SeqNum};

@@ -80,3 +80,10 @@ fn tuple_of_four() {
     Laws::<(Count, Sum, Min<i64>, Max<i64>), i64>::new("(Count, Sum, Min, Max)")
         .check(any::<i64>());
 }
+
+#[test]
+fn zip_of_stats_distinct_count() {
+    use shardfold::{Distinct, Zip};
+    Laws::<Zip<(Stats, Distinct, Count)>, (f64, u64, ())>::new("Zip<(Stats, Distinct, Count)>")
+        .check((finite_f64(), any::<u64>(), Just(())));
+}

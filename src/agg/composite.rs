@@ -294,3 +294,71 @@ macro_rules! tuple_aggregate {
 tuple_aggregate!(TUPLE2; A 0, B 1);
 tuple_aggregate!(TUPLE3; A 0, B 1, C 2);
 tuple_aggregate!(TUPLE4; A 0, B 1, C 2, D 3);
+
+/// A tuple of aggregates that takes a tuple of values, one per component — where a plain tuple
+/// gives every component the same value.
+///
+/// Merging and the stored bytes are exactly those of the inner tuple (same type tag), so a
+/// `Zip<(A, B)>` blob decodes as `(A, B)` and back; only `insert` differs.
+///
+/// ```
+/// use shardfold::{Distinct, Insert, Quantiles, Stats, Zip};
+/// // per order: the amount feeds Stats and Quantiles, the user ID feeds Distinct
+/// let mut m = Zip::<(Stats, Distinct, Quantiles)>::default();
+/// for (amount, user) in [(12.5, 7u64), (3.0, 7), (99.0, 8)] {
+///     m.insert((amount, user, amount))?;
+/// }
+/// let (stats, users, _amounts) = &m.0;
+/// assert_eq!(stats.count(), 3);
+/// assert_eq!(users.estimate().round(), 2.0);
+/// # Ok::<(), shardfold::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Zip<T>(pub T);
+
+impl<T: Merge> Merge for Zip<T> {
+    fn check_merge(&self, other: &Self) -> Result<()> {
+        self.0.check_merge(&other.0)
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        self.0.merge(&other.0)
+    }
+}
+
+impl<T: Codec> Codec for Zip<T> {
+    const TYPE_TAG: u16 = T::TYPE_TAG;
+
+    fn write_params(&self, out: &mut Vec<u8>) {
+        self.0.write_params(out);
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) {
+        self.0.write_payload(out);
+    }
+
+    fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
+        T::read_parts(params, payload, limits).map(Zip)
+    }
+}
+
+macro_rules! zip_insert {
+    ($($T:ident $V:ident $i:tt),+) => {
+        impl<$($V, $T: Insert<$V>),+> Insert<($($V,)+)> for Zip<($($T,)+)> {
+            fn check_insert(&self, value: &($($V,)+)) -> Result<()> {
+                $(self.0.$i.check_insert(&value.$i)?;)+
+                Ok(())
+            }
+
+            fn insert(&mut self, value: ($($V,)+)) -> Result<()> {
+                self.check_insert(&value)?;
+                $(self.0.$i.insert(value.$i)?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
+zip_insert!(A VA 0, B VB 1);
+zip_insert!(A VA 0, B VB 1, C VC 2);
+zip_insert!(A VA 0, B VB 1, C VC 2, D VD 3);

@@ -10,7 +10,7 @@ mod sum;
 mod sum_f64;
 pub mod tdigest;
 
-pub use composite::{Mean, Stats};
+pub use composite::{Mean, Stats, Zip};
 pub use count::Count;
 pub(crate) use count::no_params;
 pub use extrema::{Extremum, Max, Min};
