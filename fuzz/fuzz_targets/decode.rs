@@ -1,14 +1,21 @@
 //! Decodes arbitrary bytes as every shardfold type; whatever decodes must re-encode to the same
-//! bytes (the format is canonical). Run: `cargo +nightly fuzz run decode -- -max_total_time=60`.
+//! bytes (the format is canonical) and survive being merged with itself and queried.
+//! Run: `cargo +nightly fuzz run decode -- -max_total_time=60`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardfold::codec::{self, Codec, encode_raw};
-use shardfold::{Count, Max, Mean, Min, Stats, Sum, SumF64};
+use shardfold::codec::{self, Codec, encode_raw, tags};
+use shardfold::{
+    Count, Deduped, Distinct, IdDedup, LogHistogram, Max, Mean, Merge, Min, Quantiles, SeqDedup,
+    Stats, Sum, SumF64, Windowed,
+};
 
-fn check<T: Codec>(bytes: &[u8]) {
+fn check<T: Codec + Merge + Clone>(bytes: &[u8]) {
     if let Ok(v) = codec::decode::<T>(bytes) {
         assert_eq!(codec::encode(&v), bytes, "accepted a non-canonical blob");
+        // a decoded value must be safe to use: merging must not panic
+        let mut twice = v.clone();
+        let _ = twice.merge(&v);
     }
 }
 
@@ -23,20 +30,57 @@ fn all(bytes: &[u8]) {
     check::<Mean>(bytes);
     check::<Stats>(bytes);
     check::<(Count, SumF64, Max<f64>)>(bytes);
+    check::<Distinct>(bytes);
+    if let Ok(d) = codec::decode::<Distinct>(bytes) {
+        let _ = d.estimate();
+    }
+    check::<Quantiles>(bytes);
+    if let Ok(q) = codec::decode::<Quantiles>(bytes) {
+        let _ = (q.quantile(0.5), q.quantile(0.999), q.cdf(1.0));
+    }
+    check::<LogHistogram>(bytes);
+    if let Ok(h) = codec::decode::<LogHistogram>(bytes) {
+        let _ = h.quantile(0.99);
+    }
+    check::<IdDedup>(bytes);
+    check::<SeqDedup>(bytes);
+    check::<Deduped<Stats>>(bytes);
+    check::<Windowed<(Count, Sum)>>(bytes);
+    check::<Windowed<Distinct>>(bytes);
 }
+
+const TAGS: [u16; 20] = [
+    tags::COUNT,
+    tags::SUM_I64,
+    tags::SUM_F64,
+    tags::MIN_F64,
+    tags::MAX_F64,
+    tags::MIN_I64,
+    tags::MAX_I64,
+    tags::MEAN,
+    tags::STATS,
+    tags::DISTINCT,
+    tags::QUANTILES,
+    tags::LOG_HISTOGRAM,
+    tags::DEDUP_ID,
+    tags::DEDUP_SEQ,
+    tags::DEDUPED,
+    tags::WINDOWED,
+    tags::TUPLE2,
+    tags::TUPLE3,
+    tags::TUPLE4,
+    0x7FFF,
+];
 
 fuzz_target!(|data: &[u8]| {
     // As raw blobs (exercises the envelope) ...
     all(data);
-    // ... and as contents of a valid envelope for every tag (exercises each type's decoder):
-    // first two bytes pick the tag, the rest is split into parameter block and payload.
-    if data.len() >= 3 {
-        let tag = u16::from_le_bytes([data[0], data[1]]) % 0x20;
-        let split = usize::from(data[2]).min(data.len() - 3);
-        let (params, payload) = data[3..].split_at(split);
-        let blob = encode_raw(tag, params, payload);
-        all(&blob);
-        let blob = encode_raw(0x00F3, params, payload);
-        all(&blob);
+    // ... and as contents of a valid envelope (exercises each type's decoder): the first byte
+    // picks the tag, the second where the rest splits into parameter block and payload.
+    if data.len() >= 2 {
+        let tag = TAGS[usize::from(data[0]) % TAGS.len()];
+        let split = usize::from(data[1]).min(data.len() - 2);
+        let (params, payload) = data[2..].split_at(split);
+        all(&encode_raw(tag, params, payload));
     }
 });
