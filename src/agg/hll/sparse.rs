@@ -113,9 +113,15 @@ impl Sparse {
         }
     }
 
-    /// Doubles the table (at least 16 places) and re-inserts every entry.
+    /// Grows the table (64 places, then ×4 up to 1 024, then ×2, so at most 2^(p+1) bytes
+    /// before the conversion to dense) and re-inserts every entry.
+    #[cold]
     fn grow(&mut self) {
-        let cap = (self.table.len() * 2).max(16);
+        let cap = match self.table.len() {
+            0 => 64,
+            n if n < 1024 => n * 4,
+            n => n * 2,
+        };
         let old = core::mem::replace(&mut self.table, vec![0; cap]);
         self.len = 0;
         for e in old.into_iter().filter(|&e| e != 0) {
