@@ -55,3 +55,26 @@ fn canonical_bytes_are_little_endian_and_utf8() {
     // widths matter: the same number at two widths is two different inputs
     assert_ne!(stable_hash(&7u32), stable_hash(&7u64));
 }
+
+mod inline_fast_path {
+    use proptest::prelude::*;
+    use shardfold::hash::{SEED, hash_bytes, stable_hash};
+    use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The inlined short-input paths equal the reference implementation at every length.
+        #[test]
+        fn bytes_of_every_short_length(bytes in proptest::collection::vec(any::<u8>(), 0..=40)) {
+            prop_assert_eq!(hash_bytes(&bytes), xxh3_64_with_seed(&bytes, SEED));
+        }
+
+        #[test]
+        fn integers(x in any::<u64>(), y in any::<u32>(), z in any::<i64>(), w in any::<i32>()) {
+            prop_assert_eq!(stable_hash(&x), xxh3_64_with_seed(&x.to_le_bytes(), SEED));
+            prop_assert_eq!(stable_hash(&y), xxh3_64_with_seed(&y.to_le_bytes(), SEED));
+            prop_assert_eq!(stable_hash(&z), xxh3_64_with_seed(&z.to_le_bytes(), SEED));
+            prop_assert_eq!(stable_hash(&w), xxh3_64_with_seed(&w.to_le_bytes(), SEED));
+        }
+    }
+}
