@@ -8,6 +8,8 @@ pub mod codec;
 mod error;
 pub mod hash;
 mod merge;
+#[cfg(feature = "store")]
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
