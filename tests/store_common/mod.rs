@@ -122,3 +122,31 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// Runs a server's own command-line client; `None` (with a notice) when it is not installed
+/// and services are not required.
+pub fn run_client(program: &str, args: &[&str]) -> Option<Vec<u8>> {
+    match Command::new(program).args(args).output() {
+        Ok(out) => {
+            assert!(out.status.success(), "{program} failed: {}", String::from_utf8_lossy(&out.stderr));
+            Some(out.stdout)
+        }
+        Err(e) if require_services() => panic!("{program} required but not runnable: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: {program} not runnable ({e})");
+            None
+        }
+    }
+}
+
+/// Folds 500 events into a fresh metric (K = 4) and returns it with the expected state.
+pub async fn folded_metric(
+    store: Arc<dyn KvStore>,
+    name: &str,
+) -> (shardfold::store::Metric<shardfold::store::conformance::IdSum>, shardfold::store::conformance::IdSum) {
+    use shardfold::store::conformance::{TestEvent, race};
+    let m = shardfold::store::Metric::open(store, name, 4).await.expect("open");
+    let events: Vec<TestEvent> = (0..500).map(|i| TestEvent::new(i % 450)).collect();
+    assert!(m.fold(&events).await.expect("fold").is_complete());
+    (m, race::oracle(&events))
+}
