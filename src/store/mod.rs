@@ -151,6 +151,16 @@ pub trait KvStore: Send + Sync {
     }
 }
 
+/// `Written(version)` when a conditional statement changed one row/key, else `Conflict`.
+#[allow(dead_code)] // used by the backends, each behind its feature
+pub(crate) fn written_if(changed: bool, version: Version) -> WriteOutcome {
+    if changed {
+        WriteOutcome::Written(version)
+    } else {
+        WriteOutcome::Conflict
+    }
+}
+
 /// Refuses a value above `limit` with [`Error::TooLarge`], for backends.
 pub(crate) fn check_size(value: &[u8], limit: usize) -> Result<()> {
     if value.len() > limit {

@@ -14,7 +14,7 @@
 
 use tokio_postgres::{Client, NoTls, Statement};
 
-use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size};
+use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "postgres";
@@ -118,11 +118,7 @@ impl KvStore for PostgresStore {
                 .execute(&self.create, &[&key, &value])
                 .await
                 .map_err(|e| err(&e))?;
-            Ok(if n == 1 {
-                WriteOutcome::Written(1)
-            } else {
-                WriteOutcome::Conflict
-            })
+            Ok(written_if(n == 1, 1))
         })
     }
 
@@ -142,11 +138,7 @@ impl KvStore for PostgresStore {
                 .execute(&self.update, &[&value, &key, &exp])
                 .await
                 .map_err(|e| err(&e))?;
-            Ok(if n == 1 {
-                WriteOutcome::Written(expected + 1)
-            } else {
-                WriteOutcome::Conflict
-            })
+            Ok(written_if(n == 1, expected + 1))
         })
     }
 

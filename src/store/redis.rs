@@ -14,7 +14,7 @@
 use redis::aio::MultiplexedConnection;
 use redis::{Client, Script};
 
-use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size};
+use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "redis";
@@ -107,11 +107,7 @@ impl KvStore for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(err)?;
-            Ok(if n == 1 {
-                WriteOutcome::Written(1)
-            } else {
-                WriteOutcome::Conflict
-            })
+            Ok(written_if(n == 1, 1))
         })
     }
 
@@ -132,11 +128,7 @@ impl KvStore for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(err)?;
-            Ok(if n == 0 {
-                WriteOutcome::Conflict
-            } else {
-                WriteOutcome::Written(n)
-            })
+            Ok(written_if(n != 0, n))
         })
     }
 

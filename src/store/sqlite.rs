@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size};
+use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "sqlite";
@@ -88,14 +88,6 @@ fn init(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn outcome(changed: usize, version: Version) -> WriteOutcome {
-    if changed == 1 {
-        WriteOutcome::Written(version)
-    } else {
-        WriteOutcome::Conflict
-    }
-}
-
 impl KvStore for SqliteStore {
     fn backend(&self) -> &'static str {
         BACKEND
@@ -129,7 +121,7 @@ impl KvStore for SqliteStore {
                     .execute(params![key, value])
                 })
                 .await?;
-            Ok(outcome(changed, 1))
+            Ok(written_if(changed == 1, 1))
         })
     }
 
@@ -154,7 +146,7 @@ impl KvStore for SqliteStore {
                     .execute(params![value, key, exp])
                 })
                 .await?;
-            Ok(outcome(changed, expected + 1))
+            Ok(written_if(changed == 1, expected + 1))
         })
     }
 

@@ -1,12 +1,15 @@
-//! Snapshots through the law suite (a lattice), metric metadata, query and snapshot of a metric.
+//! Snapshots through the law suite (a lattice), metric metadata, the fold loop on the memory store.
 
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use shardfold::store::conformance::{IdSum, TestEvent, race};
-use shardfold::store::{EventOutcome, KvStore, MemoryStore, Metric, Snapshot};
+use shardfold::store::{
+    EventOutcome, KvStore, MemoryStore, Metric, RetryPolicy, Snapshot, StoreFuture, WriteOutcome,
+};
 use shardfold::testkit::Laws;
 use shardfold::{Count, Error, Merge, Sum, codec};
+use std::time::Duration;
 
 #[test]
 fn snapshot_merge_is_a_lattice() {
@@ -131,4 +134,54 @@ async fn refused_events_fail_alone_and_duplicates_are_reported() {
     assert_eq!(m.query().await.unwrap(), race::oracle(&events[..6]));
     let again = m.fold(&events[..6]).await.unwrap();
     assert_eq!(again.count(&EventOutcome::Duplicate), 6);
+}
+
+/// A store whose conditional writes always lose (a permanently hot key).
+struct AlwaysConflict(MemoryStore);
+
+impl KvStore for AlwaysConflict {
+    fn backend(&self) -> &'static str {
+        "always-conflict"
+    }
+    fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, u64)>> {
+        self.0.read(key)
+    }
+    fn create<'a>(&'a self, _: &'a [u8], _: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
+        Box::pin(async { Ok(WriteOutcome::Conflict) })
+    }
+    fn update<'a>(&'a self, _: &'a [u8], _: &'a [u8], _: u64) -> StoreFuture<'a, WriteOutcome> {
+        Box::pin(async { Ok(WriteOutcome::Conflict) })
+    }
+}
+
+#[tokio::test]
+async fn endless_conflicts_end_in_contended_with_nothing_applied() {
+    let mem = MemoryStore::new();
+    Metric::<IdSum>::open(Arc::new(mem.clone()), "hot", 2)
+        .await
+        .unwrap();
+    let store: Arc<dyn KvStore> = Arc::new(AlwaysConflict(mem.clone()));
+    let policy = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_micros(10),
+        max_delay: Duration::from_millis(1),
+    };
+    let m = Metric::<IdSum>::open(store, "hot", 2)
+        .await
+        .unwrap()
+        .with_retry(policy)
+        .unwrap();
+    let events: Vec<TestEvent> = (0..50).map(TestEvent::new).collect();
+    let report = m.fold(&events).await.unwrap();
+    assert_eq!(report.failed().count(), 50);
+    for o in &report.outcomes {
+        assert!(
+            matches!(
+                o,
+                EventOutcome::Failed(Error::Contended { attempts: 4, .. })
+            ),
+            "{o:?}"
+        );
+    }
+    assert_eq!(mem.len(), 1, "only the metadata key: no shard half-applied");
 }
