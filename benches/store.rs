@@ -32,12 +32,16 @@ fn batch() -> Vec<TestEvent> {
 }
 
 fn stores(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn KvStore>)> {
-    let mut out: Vec<(&'static str, Arc<dyn KvStore>)> = vec![("memory", Arc::new(MemoryStore::new()))];
+    let mut out: Vec<(&'static str, Arc<dyn KvStore>)> =
+        vec![("memory", Arc::new(MemoryStore::new()))];
     let file = std::env::temp_dir().join(format!("{}.db", unique_prefix("bench")));
     let urls = [
         ("sqlite", format!("sqlite://{}", file.display())),
         ("redis", "redis://127.0.0.1:6379".to_owned()),
-        ("postgres", "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+        (
+            "postgres",
+            "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+        ),
         ("nats", "nats://127.0.0.1:4222/shardfold_bench".to_owned()),
     ];
     for (name, url) in urls {
@@ -55,7 +59,11 @@ async fn fold_batches(store: &Arc<dyn KvStore>, shards: u32, iters: u64) -> Dura
     for i in 0..iters {
         if i % ROTATE == 0 {
             let name = unique_prefix("bench-fold");
-            metric = Some(Metric::<IdSum>::open(Arc::clone(store), &name, shards).await.unwrap());
+            metric = Some(
+                Metric::<IdSum>::open(Arc::clone(store), &name, shards)
+                    .await
+                    .unwrap(),
+            );
         }
         let events = batch();
         let m = metric.as_ref().unwrap();
@@ -96,7 +104,9 @@ fn round_trips(rt: &tokio::runtime::Runtime, name: &str, store: &Arc<dyn KvStore
         let counting = Arc::new(CountingStore::new(Arc::clone(store)));
         let dynamic: Arc<dyn KvStore> = counting.clone();
         let name_m = unique_prefix("bench-rt");
-        let m = rt.block_on(Metric::<IdSum>::open(dynamic, &name_m, shards)).unwrap();
+        let m = rt
+            .block_on(Metric::<IdSum>::open(dynamic, &name_m, shards))
+            .unwrap();
         let (r0, w0) = counting.calls();
         for _ in 0..10 {
             assert!(rt.block_on(m.fold(&batch())).unwrap().is_complete());

@@ -17,16 +17,24 @@ backend_tests!(
 async fn stored_rows_are_envelopes_read_with_psql() {
     use shardfold::codec;
     use shardfold::store::conformance::IdSum;
-    let Some(store) = store_common::store_or_skip(&backend_url()).await else { return };
+    let Some(store) = store_common::store_or_skip(&backend_url()).await else {
+        return;
+    };
     let (m, want) = store_common::folded_metric(store, &suite::unique_prefix("psql")).await;
     let mut merged = IdSum::default();
     for k in 0..m.shards() {
-        let key_hex: String = m.shard_store_key(k).iter().map(|b| format!("{b:02x}")).collect();
+        let key_hex: String = m
+            .shard_store_key(k)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let sql = format!(
             "SELECT encode(value, 'hex') FROM shardfold_kv WHERE key = decode('{key_hex}', 'hex')"
         );
         let url = backend_url();
-        let Some(out) = store_common::run_client("psql", &[&url, "-At", "-c", &sql]) else { return };
+        let Some(out) = store_common::run_client("psql", &[&url, "-At", "-c", &sql]) else {
+            return;
+        };
         let hex = String::from_utf8(out).unwrap();
         let hex = hex.trim();
         let bytes: Vec<u8> = (0..hex.len())

@@ -13,15 +13,23 @@ backend_tests!("redis", "SHARDFOLD_REDIS_URL", "redis://127.0.0.1:6379");
 async fn stored_values_are_envelopes_read_with_redis_cli() {
     use shardfold::codec;
     use shardfold::store::conformance::IdSum;
-    let Some(store) = store_common::store_or_skip(&backend_url()).await else { return };
+    let Some(store) = store_common::store_or_skip(&backend_url()).await else {
+        return;
+    };
     let (m, want) = store_common::folded_metric(store, &suite::unique_prefix("redis-cli")).await;
     let mut merged = IdSum::default();
     for k in 0..m.shards() {
         let key = String::from_utf8(m.shard_store_key(k)).unwrap();
         assert!(key.starts_with('{'), "cluster hash tag: {key}");
         let args = ["-u", &backend_url(), "--raw", "HGET", &key, "d"];
-        let Some(mut out) = store_common::run_client("redis-cli", &args) else { return };
-        assert_eq!(out.pop(), Some(b'\n'), "redis-cli --raw ends with a newline");
+        let Some(mut out) = store_common::run_client("redis-cli", &args) else {
+            return;
+        };
+        assert_eq!(
+            out.pop(),
+            Some(b'\n'),
+            "redis-cli --raw ends with a newline"
+        );
         let shard: IdSum = codec::decode(&out).expect("redis holds an envelope");
         shardfold::Merge::merge(&mut merged, &shard).unwrap();
     }

@@ -128,7 +128,11 @@ macro_rules! backend_tests {
 pub fn run_client(program: &str, args: &[&str]) -> Option<Vec<u8>> {
     match Command::new(program).args(args).output() {
         Ok(out) => {
-            assert!(out.status.success(), "{program} failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{program} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             Some(out.stdout)
         }
         Err(e) if require_services() => panic!("{program} required but not runnable: {e}"),
@@ -143,9 +147,14 @@ pub fn run_client(program: &str, args: &[&str]) -> Option<Vec<u8>> {
 pub async fn folded_metric(
     store: Arc<dyn KvStore>,
     name: &str,
-) -> (shardfold::store::Metric<shardfold::store::conformance::IdSum>, shardfold::store::conformance::IdSum) {
+) -> (
+    shardfold::store::Metric<shardfold::store::conformance::IdSum>,
+    shardfold::store::conformance::IdSum,
+) {
     use shardfold::store::conformance::{TestEvent, race};
-    let m = shardfold::store::Metric::open(store, name, 4).await.expect("open");
+    let m = shardfold::store::Metric::open(store, name, 4)
+        .await
+        .expect("open");
     let events: Vec<TestEvent> = (0..500).map(|i| TestEvent::new(i % 450)).collect();
     assert!(m.fold(&events).await.expect("fold").is_complete());
     (m, race::oracle(&events))
