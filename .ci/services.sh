@@ -56,4 +56,19 @@ if ! port_open 4222; then
 fi
 wait_for nats port_open 4222
 
+
+# --- a second nats-server, 127.0.0.1:4223, max_payload 8 MB, for the ≥ 1 MiB value test ---
+# (the default max_payload of 1 MiB caps KV values below 1 MiB; see docs/STORES.md)
+if ! port_open 4223; then
+  mkdir -p /tmp/shardfold-nats-big
+  cat > /tmp/shardfold-nats-big/nats.conf <<'CONF'
+listen: 127.0.0.1:4223
+max_payload: 8MB
+jetstream { store_dir: "/tmp/shardfold-nats-big/js" }
+CONF
+  start-stop-daemon --start --background --make-pidfile --pidfile /tmp/shardfold-nats-big/pid \
+    --exec /usr/sbin/nats-server -- -c /tmp/shardfold-nats-big/nats.conf -l /tmp/shardfold-nats-big/log
+fi
+wait_for nats-8mb port_open 4223
+
 export SHARDFOLD_REQUIRE_SERVICES=1
