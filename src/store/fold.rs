@@ -227,7 +227,10 @@ impl<A: Aggregate> Metric<A> {
         for attempt in 1..=self.policy.max_attempts {
             let span = tracing::debug_span!("fold", metric = %self.name, shard, attempt);
             match self.attempt(&key, events).instrument(span).await {
-                Ok(Some(outcomes)) => return Ok(outcomes),
+                Ok(Some(outcomes)) => {
+                    trace_done(&self.name, shard, attempt, &outcomes);
+                    return Ok(outcomes);
+                }
                 Ok(None) => {
                     tracing::debug!(metric = %self.name, shard, attempt, "write conflict, retrying");
                     last_store_error = None;
@@ -320,6 +323,24 @@ impl<A: Aggregate> Metric<A> {
 }
 
 type Outcomes = Vec<(usize, EventOutcome)>;
+
+/// One event per shard written: how many events were folded, duplicate, late or refused.
+fn trace_done(metric: &str, shard: u32, attempt: u32, outcomes: &Outcomes) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let count = |f: fn(&EventOutcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
+    tracing::debug!(
+        metric,
+        shard,
+        attempt,
+        folded = count(|o| *o == EventOutcome::Folded),
+        duplicate = count(|o| *o == EventOutcome::Duplicate),
+        late = count(|o| *o == EventOutcome::Late),
+        refused = count(|o| matches!(o, EventOutcome::Failed(_))),
+        "shard folded"
+    );
+}
 
 /// Merges decoded states of any number of shards.
 pub(crate) fn merge_all<A: Aggregate>(states: impl IntoIterator<Item = Result<A>>) -> Result<A> {
