@@ -151,6 +151,12 @@ pub trait KvStore: Send + Sync {
     }
 }
 
+impl std::fmt::Debug for dyn KvStore + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KvStore({})", self.backend())
+    }
+}
+
 /// `Written(version)` when a conditional statement changed one row/key, else `Conflict`.
 #[allow(dead_code)] // used by the backends, each behind its feature
 pub(crate) fn written_if(changed: bool, version: Version) -> WriteOutcome {
