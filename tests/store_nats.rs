@@ -37,3 +37,21 @@ async fn the_server_payload_limit_is_reported() {
     let limit = store.max_value_bytes();
     assert!(limit > 512 << 10 && limit < usize::MAX, "limit {limit}");
 }
+
+#[tokio::test]
+async fn connection_errors_never_show_the_password() {
+    let err = shardfold::store::connect("nats://u:hunter2@127.0.0.1:1/b")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            shardfold::Error::Store {
+                backend: "nats",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+}

@@ -35,3 +35,24 @@ async fn stored_values_are_envelopes_read_with_redis_cli() {
     }
     assert_eq!(merged, want);
 }
+
+#[tokio::test]
+async fn connection_errors_never_show_the_password() {
+    for url in [
+        "redis://:hunter2@127.0.0.1:1",
+        "redis://user:hunter2@127.0.0.1:1/0",
+    ] {
+        let err = shardfold::store::connect(url).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                shardfold::Error::Store {
+                    backend: "redis",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    }
+}
