@@ -71,4 +71,26 @@ CONF
 fi
 wait_for nats-8mb port_open 4223
 
+
+# --- Redis over TLS, 127.0.0.1:6380, a throw-away CA in /tmp/shardfold-redis-tls ---
+tls=/tmp/shardfold-redis-tls
+if ! port_open 6380; then
+  mkdir -p "$tls"
+  if [ ! -f "$tls/ca.crt" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=shardfold-test-ca \
+      -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+      -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$tls/san.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+      -CAcreateserial -days 3650 -extfile "$tls/san.ext" -out "$tls/server.crt" 2>/dev/null
+  fi
+  redis-server --daemonize yes --bind 127.0.0.1 --port 0 --tls-port 6380 \
+    --tls-cert-file "$tls/server.crt" --tls-key-file "$tls/server.key" \
+    --tls-ca-cert-file "$tls/ca.crt" --tls-auth-clients no --save "" --appendonly no \
+    --dir "$tls" --logfile "$tls/redis.log" --pidfile "$tls/redis.pid"
+fi
+wait_for redis-tls port_open 6380
+export SHARDFOLD_REDIS_CA="$tls/ca.crt"
+
 export SHARDFOLD_REQUIRE_SERVICES=1

@@ -56,3 +56,33 @@ async fn connection_errors_never_show_the_password() {
         assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
     }
 }
+
+/// Redis over TLS (`rediss://`, the server `.ci/services.sh` starts on port 6380 with a
+/// throw-away CA): the whole suite passes, and without trusting the CA the connection is
+/// refused (the certificate is verified).
+#[cfg(feature = "redis-tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_suite_over_tls() {
+    use shardfold::store::{KvStore, RedisStore};
+    use std::sync::Arc;
+    let url = store_common::url("SHARDFOLD_REDISS_URL", "rediss://127.0.0.1:6380");
+    let ca_file = store_common::url("SHARDFOLD_REDIS_CA", "/tmp/shardfold-redis-tls/ca.crt");
+    let store = match std::fs::read(&ca_file) {
+        Ok(ca) => RedisStore::connect_with_root_ca(&url, &ca).await,
+        Err(e) => Err(shardfold::Error::Store {
+            backend: "redis",
+            message: format!("{ca_file}: {e}"),
+        }),
+    };
+    let store: Arc<dyn KvStore> = match store {
+        Ok(s) => Arc::new(s),
+        Err(e) if store_common::require_services() => panic!("TLS Redis required: {e}"),
+        Err(e) => return eprintln!("SKIPPED: TLS Redis unavailable ({e})"),
+    };
+    let untrusted = shardfold::store::connect(&url).await;
+    assert!(
+        untrusted.is_err(),
+        "a certificate from an unknown CA must be refused"
+    );
+    suite::check_store(store, &suite::unique_prefix("rediss")).await;
+}

@@ -9,10 +9,16 @@
 //!   else 0.
 //!
 //! Metric keys carry a cluster hash tag, `{<metric>}/<k>`, so that a Redis Cluster keeps one
-//! metric's shards and metadata in one slot. TLS (`rediss://`) is not built in yet.
+//! metric's shards and metadata in one slot.
+//!
+//! `rediss://` (TLS) needs the `redis-tls` feature: rustls, with the system's root
+//! certificates, or a private CA given to [`RedisStore::connect_with_root_ca`]. Replies time out
+//! after 10 s (the fold loop re-reads and retries; a timed-out write may have landed).
+
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{Client, Script};
+use redis::{AsyncConnectionConfig, Client, Script};
 
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
@@ -60,9 +66,30 @@ impl RedisStore {
     /// [`Error::Store`] when the URL does not parse or the server cannot be reached (the
     /// message never contains the URL).
     pub async fn connect(url: &str) -> Result<Self> {
-        let client = Client::open(url).map_err(err)?;
+        Self::with_client(Client::open(url).map_err(err)?).await
+    }
+
+    /// Connects over TLS (`rediss://…`) trusting the CA certificate `root_ca_pem` (PEM) instead
+    /// of the system's roots.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect), and when the certificate does not parse.
+    #[cfg(feature = "redis-tls")]
+    pub async fn connect_with_root_ca(url: &str, root_ca_pem: &[u8]) -> Result<Self> {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_ca_pem.to_vec()),
+        };
+        Self::with_client(Client::build_with_tls(url, certs).map_err(err)?).await
+    }
+
+    async fn with_client(client: Client) -> Result<Self> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
         let conn = client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(err)?;
         Ok(RedisStore {

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// | `postgres://…` / `postgresql://…` | PostgreSQL (table `shardfold_kv`) | `postgres` |
 /// | `nats://HOST:PORT/BUCKET` | NATS JetStream KV bucket, created if absent | `nats` |
 ///
-/// `rediss://` (TLS) is recognised but not built in yet: it is refused with an error.
+/// `rediss://…` is Redis over TLS (feature `redis-tls`).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -43,9 +43,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn KvStore>> {
         "memory" => Err(bad("memory:// takes no host or path".into())),
         "sqlite" => sqlite(rest).await,
         "redis" => redis(url).await,
-        "rediss" => Err(bad(
-            "rediss:// (Redis over TLS) is not supported by this build".into(),
-        )),
+        "rediss" => rediss(url).await,
         "postgres" | "postgresql" => postgres(url).await,
         "nats" => nats(rest).await,
         other => Err(bad(format!(
@@ -88,6 +86,16 @@ async fn redis(url: &str) -> Result<Arc<dyn KvStore>> {
     {
         let _ = url;
         Err(not_compiled("redis", "redis"))
+    }
+}
+
+async fn rediss(url: &str) -> Result<Arc<dyn KvStore>> {
+    #[cfg(feature = "redis-tls")]
+    return Ok(Arc::new(super::RedisStore::connect(url).await?));
+    #[cfg(not(feature = "redis-tls"))]
+    {
+        let _ = url;
+        Err(not_compiled("rediss (Redis over TLS)", "redis-tls"))
     }
 }
 
@@ -158,15 +166,20 @@ mod tests {
         assert!(reason("nats://127.0.0.1:4222").contains("needs a bucket"));
         assert!(reason("nats:///b").contains("needs a server"));
         assert!(reason("nats://h:1/a.b").contains("bucket names"));
-        assert!(reason("rediss://:hunter2@h:1").contains("TLS"));
-        for url in ["ftp://user:hunter2@x", "rediss://:hunter2@h:1"] {
-            assert!(!reason(url).contains("hunter2"));
-        }
+        assert!(!reason("ftp://user:hunter2@x").contains("hunter2"));
     }
 
     #[cfg(not(feature = "redis"))]
     #[test]
     fn a_backend_not_compiled_in_names_its_feature() {
         assert!(reason("redis://127.0.0.1:6379").contains("cargo feature `redis`"));
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
+    fn rediss_without_tls_names_its_feature_not_the_password() {
+        let r = reason("rediss://:hunter2@h:1");
+        assert!(r.contains("cargo feature `redis-tls`"), "{r}");
+        assert!(!r.contains("hunter2"));
     }
 }
