@@ -107,6 +107,25 @@ impl FoldReport {
 }
 
 /// A metric: an aggregate of type `A` stored in K shards of a [`KvStore`].
+///
+/// ```
+/// # #[cfg(feature = "testkit")] {
+/// use std::sync::Arc;
+/// use shardfold::store::{EventOutcome, MemoryStore, Metric};
+/// // the conformance suite's dedup-by-ID sum stands in for a real deduped aggregate
+/// use shardfold::store::conformance::{IdSum, TestEvent};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let metric = Metric::<IdSum>::open(store, "orders", 4).await?;
+/// let batch = [TestEvent::new(1), TestEvent::new(2), TestEvent::new(1)];
+/// let report = metric.fold(&batch).await?;
+/// assert_eq!(report.outcomes[2], EventOutcome::Duplicate);
+/// let again = metric.fold(&batch[..1]).await?; // a redelivery
+/// assert_eq!(again.outcomes[0], EventOutcome::Duplicate);
+/// assert_eq!(metric.query().await?.ids.len(), 2);
+/// # Ok::<(), shardfold::Error>(()) }).unwrap();
+/// # }
+/// ```
 pub struct Metric<A> {
     store: Arc<dyn KvStore>,
     name: String,
