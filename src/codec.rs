@@ -76,6 +76,12 @@ pub mod tags {
     pub const DEDUPED: u16 = 0x0022;
     /// [`Windowed`](crate::Windowed): tumbling event-time windows of an aggregate.
     pub const WINDOWED: u16 = 0x0023;
+    /// The metadata record of a stored metric (shard count, aggregate type).
+    pub const STORE_META: u16 = 0x0030;
+    /// A [`Snapshot`](crate::store::Snapshot) of a metric's shards.
+    pub const SNAPSHOT: u16 = 0x0031;
+    /// The dedup-by-ID sum used by the store conformance suite (tests only).
+    pub const CONFORMANCE_ID_SUM: u16 = 0x003F;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.
     pub const TUPLE2: u16 = 0x00F2;
     /// A tuple of 3 aggregates.

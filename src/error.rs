@@ -130,9 +130,44 @@ pub enum Error {
         /// The invariant that does not hold.
         reason: String,
     },
+
+    // ----- stores -----
+    /// A key-value store backend failed: the server could not be reached, refused a command,
+    /// timed out, or returned something unexpected. The message never contains a password, a
+    /// token or a URL with credentials. A write that failed this way may or may not have
+    /// landed; the fold loop re-reads before retrying, so retrying is always safe.
+    #[error("{backend} store error: {message}")]
+    Store {
+        /// The backend (`"memory"`, `"sqlite"`, `"redis"`, `"postgres"`, `"nats"`).
+        backend: &'static str,
+        /// What went wrong, without secrets.
+        message: String,
+    },
+
+    /// A conditional write kept losing to concurrent writers: the fold loop gave up on one
+    /// shard of a metric after its bounded number of attempts. Nothing of that shard's part of
+    /// the batch was applied; fold the same events again later (dedup makes that safe).
+    #[error("metric {metric} shard {shard}: still contended after {attempts} attempts")]
+    Contended {
+        /// The metric.
+        metric: String,
+        /// The shard that could not be written.
+        shard: u32,
+        /// How many read-fold-write attempts were made.
+        attempts: u32,
+    },
 }
 
 impl Error {
+    /// Shorthand for [`Error::Store`].
+    #[cfg(feature = "store")]
+    pub(crate) fn store(backend: &'static str, message: impl core::fmt::Display) -> Self {
+        Error::Store {
+            backend,
+            message: message.to_string(),
+        }
+    }
+
     /// Shorthand for [`Error::InvalidState`].
     pub(crate) fn invalid_state(reason: impl Into<String>) -> Self {
         Error::InvalidState {

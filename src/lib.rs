@@ -9,6 +9,8 @@ pub mod dedup;
 mod error;
 pub mod hash;
 pub mod merge;
+#[cfg(feature = "store")]
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod window;

@@ -1,0 +1,148 @@
+//! PostgreSQL backend (feature `postgres`, tokio-postgres): a version column.
+//!
+//! One table, created if absent:
+//!
+//! ```sql
+//! CREATE TABLE shardfold_kv (key BYTEA PRIMARY KEY, version BIGINT NOT NULL, value BYTEA NOT NULL)
+//! ```
+//!
+//! Create is `INSERT … VALUES ($1, 1, $2) ON CONFLICT (key) DO NOTHING`; update is
+//! `UPDATE … SET value = $1, version = version + 1 WHERE key = $2 AND version = $3`; the row
+//! count tells success from conflict. Both are single statements, atomic under PostgreSQL's
+//! row locks at any isolation level. Statements are prepared once per connection and
+//! pipelined over it. TLS (`sslmode=require`) is not built in yet.
+
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
+use crate::error::{Error, Result};
+
+const BACKEND: &str = "postgres";
+
+/// Largest value: below PostgreSQL's 1 GB limit for one field and one protocol message.
+const MAX_VALUE: usize = 512 << 20;
+
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS shardfold_kv (
+    key BYTEA PRIMARY KEY, version BIGINT NOT NULL, value BYTEA NOT NULL)";
+
+fn err(e: &tokio_postgres::Error) -> Error {
+    let message = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    Error::store(BACKEND, message)
+}
+
+/// A PostgreSQL database (`postgres://…`), over one pipelined connection.
+pub struct PostgresStore {
+    client: Client,
+    read: Statement,
+    create: Statement,
+    update: Statement,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with a libpq-style URL or key-value string and creates the table if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the server cannot be reached or refuses (never repeating the
+    /// connection string).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| err(&e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %err(&e), "postgres connection closed");
+            }
+        });
+        if let Err(e) = client.batch_execute(TABLE).await {
+            // concurrent CREATE TABLE IF NOT EXISTS can race on the catalog: the table exists
+            let code = e.as_db_error().map(|d| d.code().code().to_owned());
+            if !matches!(code.as_deref(), Some("23505" | "42P07")) {
+                return Err(err(&e));
+            }
+        }
+        let prepare = |sql| client.prepare(sql);
+        let read = prepare("SELECT value, version FROM shardfold_kv WHERE key = $1");
+        let create = prepare(
+            "INSERT INTO shardfold_kv (key, version, value) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO NOTHING",
+        );
+        let update = prepare(
+            "UPDATE shardfold_kv SET value = $1, version = version + 1 \
+             WHERE key = $2 AND version = $3",
+        );
+        let (read, create, update) = tokio::try_join!(read, create, update).map_err(|e| err(&e))?;
+        Ok(PostgresStore {
+            client,
+            read,
+            create,
+            update,
+        })
+    }
+}
+
+impl KvStore for PostgresStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
+        Box::pin(async move {
+            let row = self
+                .client
+                .query_opt(&self.read, &[&key])
+                .await
+                .map_err(|e| err(&e))?;
+            let Some(row) = row else { return Ok(None) };
+            let value: Vec<u8> = row.try_get(0).map_err(|e| err(&e))?;
+            let version: i64 = row.try_get(1).map_err(|e| err(&e))?;
+            let version = u64::try_from(version).map_err(|e| Error::store(BACKEND, e))?;
+            Ok(Some((value, version)))
+        })
+    }
+
+    fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
+        Box::pin(async move {
+            check_size(value, MAX_VALUE)?;
+            let n = self
+                .client
+                .execute(&self.create, &[&key, &value])
+                .await
+                .map_err(|e| err(&e))?;
+            Ok(written_if(n == 1, 1))
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: &'a [u8],
+        expected: Version,
+    ) -> StoreFuture<'a, WriteOutcome> {
+        Box::pin(async move {
+            check_size(value, MAX_VALUE)?;
+            let Ok(exp) = i64::try_from(expected) else {
+                return Ok(WriteOutcome::Conflict);
+            };
+            let n = self
+                .client
+                .execute(&self.update, &[&value, &key, &exp])
+                .await
+                .map_err(|e| err(&e))?;
+            Ok(written_if(n == 1, expected + 1))
+        })
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        MAX_VALUE
+    }
+}

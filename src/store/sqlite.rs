@@ -1,0 +1,156 @@
+//! SQLite backend (feature `sqlite`): the embedded store, safe with many OS processes.
+//!
+//! One table, `shardfold_kv(key BLOB PRIMARY KEY, version INTEGER NOT NULL, value BLOB NOT
+//! NULL) WITHOUT ROWID`, in WAL mode (readers never block the writer) with `synchronous =
+//! NORMAL` and a 30 s busy timeout, so many processes can write one file at once: SQLite
+//! serialises their write transactions with its file locks. Create is `INSERT … ON CONFLICT
+//! DO NOTHING` (1 at create); update is `UPDATE … SET version = version + 1 WHERE key = ? AND
+//! version = ?`; the number of changed rows tells success from conflict. Each call runs on
+//! tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
+use crate::error::{Error, Result};
+
+const BACKEND: &str = "sqlite";
+
+/// Largest value: SQLite's default `SQLITE_MAX_LENGTH` (1 000 000 000 bytes).
+const MAX_VALUE: usize = 1_000_000_000;
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::store(BACKEND, e)
+}
+
+/// A SQLite database file (`sqlite://PATH`).
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and its table.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the file cannot be opened or initialised.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let conn = tokio::task::spawn_blocking(move || init(&path))
+            .await
+            .map_err(err)??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // rusqlite leaves the connection usable after a panic in a statement
+            let guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&guard)
+        })
+        .await
+        .map_err(err)?
+        .map_err(err)
+    }
+}
+
+fn init(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS shardfold_kv (
+             key BLOB PRIMARY KEY NOT NULL,
+             version INTEGER NOT NULL,
+             value BLOB NOT NULL
+         ) WITHOUT ROWID;",
+    )
+    .map_err(err)?;
+    Ok(conn)
+}
+
+impl KvStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
+        let key = key.to_vec();
+        Box::pin(async move {
+            let row = self
+                .run(move |c| {
+                    c.prepare_cached("SELECT value, version FROM shardfold_kv WHERE key = ?1")?
+                        .query_row(params![key], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)))
+                        .optional()
+                })
+                .await?;
+            row.map(|(v, ver)| Ok((v, u64::try_from(ver).map_err(err)?)))
+                .transpose()
+        })
+    }
+
+    fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        Box::pin(async move {
+            check_size(&value, MAX_VALUE)?;
+            let changed = self
+                .run(move |c| {
+                    c.prepare_cached(
+                        "INSERT INTO shardfold_kv (key, version, value) VALUES (?1, 1, ?2)
+                         ON CONFLICT (key) DO NOTHING",
+                    )?
+                    .execute(params![key, value])
+                })
+                .await?;
+            Ok(written_if(changed == 1, 1))
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: &'a [u8],
+        expected: Version,
+    ) -> StoreFuture<'a, WriteOutcome> {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        Box::pin(async move {
+            check_size(&value, MAX_VALUE)?;
+            let Ok(exp) = i64::try_from(expected) else {
+                return Ok(WriteOutcome::Conflict);
+            };
+            let changed = self
+                .run(move |c| {
+                    c.prepare_cached(
+                        "UPDATE shardfold_kv SET value = ?1, version = version + 1
+                         WHERE key = ?2 AND version = ?3",
+                    )?
+                    .execute(params![value, key, exp])
+                })
+                .await?;
+            Ok(written_if(changed == 1, expected + 1))
+        })
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        MAX_VALUE
+    }
+}

@@ -1,0 +1,161 @@
+//! Shared plumbing of the per-backend store tests: server discovery, skipping, and the
+//! fold race across OS processes (the test binary re-invokes itself).
+#![allow(dead_code)]
+
+use std::process::{Child, Command};
+use std::sync::Arc;
+
+use shardfold::store::{KvStore, connect};
+
+/// Env var telling a re-invoked test binary which race worker to be.
+pub const CHILD_ENV: &str = "SHARDFOLD_RACE_CHILD";
+
+/// Whether a missing server must fail the tests (`SHARDFOLD_REQUIRE_SERVICES=1`).
+pub fn require_services() -> bool {
+    std::env::var("SHARDFOLD_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// The URL for a backend: `$var` if set, else `default`.
+pub fn url(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Connects, or prints a notice and returns `None` when the server is absent (panics instead
+/// under `SHARDFOLD_REQUIRE_SERVICES=1`).
+pub async fn store_or_skip(url: &str) -> Option<Arc<dyn KvStore>> {
+    match connect(url).await {
+        Ok(s) => Some(s),
+        Err(e) if require_services() => panic!("server required but unavailable: {e}"),
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: store server unavailable ({e}); set SHARDFOLD_REQUIRE_SERVICES=1 to fail instead"
+            );
+            None
+        }
+    }
+}
+
+/// Starts race worker `worker` in a child process running test `child_test` of this binary.
+pub fn spawn_child(child_test: &str, url: &str, metric: &str, shards: u32, worker: u32) -> Child {
+    let exe = std::env::current_exe().expect("current_exe");
+    Command::new(exe)
+        .args([child_test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, format!("{url}\t{metric}\t{shards}\t{worker}"))
+        .spawn()
+        .expect("spawn child test process")
+}
+
+/// In a child: (url, metric, shards, worker) from [`CHILD_ENV`], or `None` in a normal run.
+pub fn child_args() -> Option<(String, String, u32, u32)> {
+    let v = std::env::var(CHILD_ENV).ok()?;
+    let parts: Vec<&str> = v.split('\t').collect();
+    let [url, metric, shards, worker] = parts[..] else {
+        panic!("bad {CHILD_ENV}")
+    };
+    Some((
+        url.into(),
+        metric.into(),
+        shards.parse().ok()?,
+        worker.parse().ok()?,
+    ))
+}
+
+/// The tests every server backend runs. `$name` tags keys; `$var`/`$default` give the URL.
+#[macro_export]
+macro_rules! backend_tests {
+    ($name:literal, $var:literal, $default:expr) => {
+        use shardfold::store::conformance::{self as suite, race};
+
+        fn backend_url() -> String {
+            store_common::url($var, &$default)
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn conformance_suite() {
+            let Some(store) = store_common::store_or_skip(&backend_url()).await else {
+                return;
+            };
+            suite::check_store(store, &suite::unique_prefix($name)).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn write_applied_reply_lost_neither_loses_nor_doubles() {
+            let Some(store) = store_common::store_or_skip(&backend_url()).await else {
+                return;
+            };
+            race::lost_reply(store, &suite::unique_prefix($name)).await;
+        }
+
+        /// 8 tasks here plus 4 OS processes fold overlapping batches with duplicates into one
+        /// metric (K = 4): exact count and sum.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn fold_race_tasks_and_processes() {
+            let url = backend_url();
+            let Some(store) = store_common::store_or_skip(&url).await else {
+                return;
+            };
+            let metric = suite::unique_prefix($name);
+            let children: Vec<_> = (8..12)
+                .map(|w| store_common::spawn_child("race_child", &url, &metric, 4, w))
+                .collect();
+            race::race_tasks(&store, &metric, 4, 0, 8).await;
+            for mut c in children {
+                let status = tokio::task::spawn_blocking(move || c.wait())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(status.success(), "race child failed: {status}");
+            }
+            race::check_race(store, &metric, 4, 12).await;
+        }
+
+        /// Not a test of its own: the body of a child process of the race above.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn race_child() {
+            let Some((url, metric, shards, worker)) = store_common::child_args() else {
+                return;
+            };
+            let store = shardfold::store::connect(&url)
+                .await
+                .expect("child connect");
+            race::race_worker(store, &metric, shards, worker).await;
+        }
+    };
+}
+
+/// Runs a server's own command-line client; `None` (with a notice) when it is not installed
+/// and services are not required.
+pub fn run_client(program: &str, args: &[&str]) -> Option<Vec<u8>> {
+    match Command::new(program).args(args).output() {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{program} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(out.stdout)
+        }
+        Err(e) if require_services() => panic!("{program} required but not runnable: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: {program} not runnable ({e})");
+            None
+        }
+    }
+}
+
+/// Folds 500 events into a fresh metric (K = 4) and returns it with the expected state.
+pub async fn folded_metric(
+    store: Arc<dyn KvStore>,
+    name: &str,
+) -> (
+    shardfold::store::Metric<shardfold::store::conformance::IdSum>,
+    shardfold::store::conformance::IdSum,
+) {
+    use shardfold::store::conformance::{TestEvent, race};
+    let m = shardfold::store::Metric::open(store, name, 4)
+        .await
+        .expect("open");
+    let events: Vec<TestEvent> = (0..500).map(|i| TestEvent::new(i % 450)).collect();
+    assert!(m.fold(&events).await.expect("fold").is_complete());
+    (m, race::oracle(&events))
+}
