@@ -7,6 +7,7 @@ mod extrema;
 pub mod loghist;
 mod sum;
 mod sum_f64;
+mod tally;
 pub mod tdigest;
 
 pub use composite::{Mean, Stats};
