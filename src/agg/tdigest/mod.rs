@@ -249,17 +249,12 @@ impl Quantiles {
     /// [`Error::InvalidValue`] unless `0 ≤ q ≤ 1`.
     pub fn quantile(&self, q: f64) -> Result<Option<f64>> {
         check_quantile(q)?;
-        if self.tally.count == 0 {
-            return Ok(None);
-        }
-        let c = self.centroids();
-        Ok(Some(query::quantile(
-            &c,
-            self.tally.count,
-            self.tally.min,
-            self.tally.max,
-            q,
-        )))
+        Ok(self.read(|c, t| query::quantile(c, t, q)))
+    }
+
+    /// Runs a query on the flushed centroids; `None` when empty.
+    fn read<T>(&self, f: impl FnOnce(&[Centroid], &Tally) -> T) -> Option<T> {
+        (self.tally.count > 0).then(|| f(&self.centroids(), &self.tally))
     }
 
     /// The estimated fraction of values `≤ x`, in `[0, 1]`; `None` when empty. Exactly 0 below
@@ -272,17 +267,7 @@ impl Quantiles {
         if x.is_nan() {
             return Err(Error::InvalidValue { reason: "NaN" });
         }
-        if self.tally.count == 0 {
-            return Ok(None);
-        }
-        let c = self.centroids();
-        Ok(Some(query::cdf(
-            &c,
-            self.tally.count,
-            self.tally.min,
-            self.tally.max,
-            x,
-        )))
+        Ok(self.read(|c, t| query::cdf(c, t, x)))
     }
 
     /// The estimated number of values `≤ x`: [`cdf`](Self::cdf) times the count; `None` when
