@@ -141,7 +141,7 @@ fn check_extreme_buckets(h: &LogHistogram) -> Result<()> {
     let (Some(min), Some(max)) = (h.tally.min(), h.tally.max()) else {
         return Ok(()); // empty: no buckets, checked by the counts
     };
-    if first_bucket(h) != Some(h.bucket(min)) || last_bucket(h) != Some(h.bucket(max)) {
+    if extreme_buckets(h) != (Some(h.bucket(min)), Some(h.bucket(max))) {
         return Err(Error::invalid_state(
             "LogHistogram min/max not in the extreme buckets",
         ));
@@ -149,34 +149,15 @@ fn check_extreme_buckets(h: &LogHistogram) -> Result<()> {
     Ok(())
 }
 
-fn first_bucket(h: &LogHistogram) -> Option<Bucket> {
-    let neg = h
-        .negative
-        .entries()
-        .last()
-        .map(|&(i, _)| Bucket::Negative(i));
+/// The first and last non-empty buckets in value order (most negative first).
+fn extreme_buckets(h: &LogHistogram) -> (Option<Bucket>, Option<Bucket>) {
+    let (neg, pos) = (h.negative.entries(), h.positive.entries());
+    let negative = |e: Option<&(i32, u64)>| e.map(|&(i, _)| Bucket::Negative(i));
+    let positive = |e: Option<&(i32, u64)>| e.map(|&(i, _)| Bucket::Positive(i));
     let zero = (h.zero > 0).then_some(Bucket::Zero);
-    let pos = h
-        .positive
-        .entries()
-        .first()
-        .map(|&(i, _)| Bucket::Positive(i));
-    neg.or(zero).or(pos)
-}
-
-fn last_bucket(h: &LogHistogram) -> Option<Bucket> {
-    let pos = h
-        .positive
-        .entries()
-        .last()
-        .map(|&(i, _)| Bucket::Positive(i));
-    let zero = (h.zero > 0).then_some(Bucket::Zero);
-    let neg = h
-        .negative
-        .entries()
-        .first()
-        .map(|&(i, _)| Bucket::Negative(i));
-    pos.or(zero).or(neg)
+    let first = negative(neg.last()).or(zero).or(positive(pos.first()));
+    let last = positive(pos.last()).or(zero).or(negative(neg.first()));
+    (first, last)
 }
 
 #[cfg(test)]
