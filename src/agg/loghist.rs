@@ -226,6 +226,7 @@ impl LogHistogram {
         }
     }
 
+    #[inline]
     fn add(&mut self, bucket: Bucket, n: u64) {
         match bucket {
             Bucket::Positive(i) => self.positive.add(i, n),
@@ -244,6 +245,7 @@ enum Bucket {
 }
 
 impl Insert<f64> for LogHistogram {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
         self.tally.check_insert(*value, "LogHistogram count")
     }

@@ -29,7 +29,11 @@ impl Default for Tally {
 
 impl Tally {
     /// Refuses NaN, ±∞, and a value that would overflow the count; `what` names the sketch.
+    #[inline]
     pub(crate) fn check_insert(&self, x: f64, what: &'static str) -> Result<()> {
+        if x.is_finite() && self.count < u64::MAX {
+            return Ok(()); // the hot path, without a call
+        }
         check_finite(x)?;
         if self.count == u64::MAX {
             return Err(Error::Overflow { what });

@@ -296,6 +296,7 @@ impl Quantiles {
 }
 
 impl Insert<f64> for Quantiles {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
         self.tally.check_insert(*value, "Quantiles count")
     }
