@@ -36,8 +36,9 @@ mod store;
 use mapping::Mapping;
 use store::Store;
 
+use crate::agg::tally::{Tally, check_quantile};
 use crate::error::{Error, Result};
-use crate::merge::{Insert, Merge, check_finite};
+use crate::merge::{Insert, Merge};
 
 mod wire;
 
@@ -77,10 +78,8 @@ pub struct LogHistogram {
     /// Buckets of negative values, by magnitude.
     negative: Store,
     zero: u64,
-    count: u64,
-    /// Exact extremes; `+∞` and `−∞` while `count == 0`.
-    min: f64,
-    max: f64,
+    /// Exact count, minimum and maximum.
+    tally: Tally,
 }
 
 impl Default for LogHistogram {
@@ -117,9 +116,7 @@ impl LogHistogram {
             positive: Store::default(),
             negative: Store::default(),
             zero: 0,
-            count: 0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
+            tally: Tally::default(),
         })
     }
 
@@ -150,22 +147,22 @@ impl LogHistogram {
 
     /// How many values were inserted (exact).
     pub fn count(&self) -> u64 {
-        self.count
+        self.tally.count
     }
 
     /// Whether no value was inserted.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.tally.count == 0
     }
 
     /// The smallest value (exact), `None` when empty.
     pub fn min(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.min)
+        self.tally.min()
     }
 
     /// The largest value (exact), `None` when empty.
     pub fn max(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.max)
+        self.tally.max()
     }
 
     /// How many values had a magnitude below `f64::MIN_POSITIVE` (zeros and subnormals).
@@ -180,23 +177,19 @@ impl LogHistogram {
     ///
     /// [`Error::InvalidValue`] unless `0 ≤ q ≤ 1`.
     pub fn quantile(&self, q: f64) -> Result<Option<f64>> {
-        if !(0.0..=1.0).contains(&q) {
-            return Err(Error::InvalidValue {
-                reason: "quantile outside [0, 1]",
-            });
-        }
-        if self.count == 0 {
+        check_quantile(q)?;
+        if self.tally.count == 0 {
             return Ok(None);
         }
-        let rank = ((q * self.count as f64) as u64).min(self.count - 1);
+        let rank = ((q * self.tally.count as f64) as u64).min(self.tally.count - 1);
         if rank == 0 {
-            return Ok(Some(self.min));
+            return Ok(Some(self.tally.min));
         }
-        if rank == self.count - 1 {
-            return Ok(Some(self.max));
+        if rank == self.tally.count - 1 {
+            return Ok(Some(self.tally.max));
         }
         let v = self.value_at_rank(rank);
-        Ok(Some(v.max(self.min).min(self.max)))
+        Ok(Some(v.max(self.tally.min).min(self.tally.max)))
     }
 
     /// The bucket value of the element of 0-based `rank < count`, in sorted order.
@@ -218,7 +211,7 @@ impl LogHistogram {
                 return self.mapping.value(i);
             }
         }
-        self.max
+        self.tally.max
     }
 
     /// Where `x` (finite, `-0.0` normalised) is counted: its sign and bucket, or the zero bucket.
@@ -233,6 +226,7 @@ impl LogHistogram {
         }
     }
 
+    #[inline]
     fn add(&mut self, bucket: Bucket, n: u64) {
         match bucket {
             Bucket::Positive(i) => self.positive.add(i, n),
@@ -251,24 +245,15 @@ enum Bucket {
 }
 
 impl Insert<f64> for LogHistogram {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
-        check_finite(*value)?;
-        if self.count == u64::MAX {
-            return Err(Error::Overflow {
-                what: "LogHistogram count",
-            });
-        }
-        Ok(())
+        self.tally.check_insert(*value, "LogHistogram count")
     }
 
     #[inline]
     fn insert(&mut self, value: f64) -> Result<()> {
         self.check_insert(&value)?;
-        let x = value + 0.0; // -0.0 → +0.0
-        // empty extremes are ±∞, so no branch on the first value
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
-        self.count += 1;
+        let x = self.tally.insert(value); // -0.0 → +0.0
         self.add(self.bucket(x), 1);
         Ok(())
     }
@@ -283,22 +268,16 @@ impl Merge for LogHistogram {
                 other.alpha,
             ));
         }
-        if self.count.checked_add(other.count).is_none() {
-            return Err(Error::Overflow {
-                what: "LogHistogram count",
-            });
-        }
+        self.tally.check_merge(&other.tally, "LogHistogram count")?;
         Ok(())
     }
 
     fn merge(&mut self, other: &Self) -> Result<()> {
         self.check_merge(other)?;
-        if other.count == 0 {
+        if other.tally.count == 0 {
             return Ok(());
         }
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.count += other.count;
+        self.tally.merge(&other.tally);
         self.zero += other.zero;
         self.positive.merge(&other.positive);
         self.negative.merge(&other.negative);

@@ -8,6 +8,7 @@ pub mod hll;
 pub mod loghist;
 mod sum;
 mod sum_f64;
+mod tally;
 pub mod tdigest;
 
 pub use composite::{Mean, Stats, Zip};

@@ -3,9 +3,9 @@
 //! ```text
 //! params   u64 LE  α, f64 bits
 //! payload  u64 LE  count n
-//!          u64 LE  zero count
 //!          u64 LE  min, f64 bits (+0.0 when n = 0)
 //!          u64 LE  max, f64 bits (+0.0 when n = 0)
+//!          u64 LE  zero count
 //!          store   negative buckets (by magnitude), then
 //!          store   positive buckets
 //! store    varint  number of buckets E, then E × (varint key, varint count ≥ 1): the first key
@@ -17,10 +17,9 @@
 
 use super::store::Store;
 use super::{Bucket, LogHistogram, MAX_ALPHA, MIN_ALPHA};
+use crate::agg::tally::Tally;
 use crate::codec::{Codec, Limits, Reader, tags};
 use crate::error::{Error, Result};
-
-const NEG_ZERO: u64 = 1 << 63;
 
 fn write_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -104,14 +103,8 @@ impl Codec for LogHistogram {
     }
 
     fn write_payload(&self, out: &mut Vec<u8>) {
-        let (min, max) = if self.count == 0 {
-            (0.0f64, 0.0f64)
-        } else {
-            (self.min, self.max)
-        };
-        for v in [self.count, self.zero, min.to_bits(), max.to_bits()] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        self.tally.write(out);
+        out.extend_from_slice(&self.zero.to_le_bytes());
         write_store(out, &self.negative);
         write_store(out, &self.positive);
     }
@@ -125,10 +118,8 @@ impl Codec for LogHistogram {
         }
         let mut h = LogHistogram::try_new(alpha)?;
         let mut r = Reader::new(payload);
-        h.count = r.u64("LogHistogram count")?;
+        h.tally = Tally::read(&mut r)?;
         h.zero = r.u64("LogHistogram zero count")?;
-        h.min = f64::from_bits(r.u64("LogHistogram min")?);
-        h.max = f64::from_bits(r.u64("LogHistogram max")?);
         let range = h.mapping.index_range();
         let (negative, neg_total) = read_store(&mut r, range)?;
         let (positive, pos_total) = read_store(&mut r, range)?;
@@ -137,35 +128,20 @@ impl Codec for LogHistogram {
         let total = [neg_total, pos_total]
             .into_iter()
             .try_fold(h.zero, u64::checked_add);
-        if total != Some(h.count) {
+        if total != Some(h.tally.count) {
             return Err(Error::invalid_state("LogHistogram counts do not add up"));
         }
-        validate_extremes(&h)?;
-        if h.count == 0 {
-            (h.min, h.max) = (f64::INFINITY, f64::NEG_INFINITY);
-        }
+        check_extreme_buckets(&h)?;
         Ok(h)
     }
 }
 
-/// Min and max must be finite, ordered, and sit in the first and last non-empty buckets.
-fn validate_extremes(h: &LogHistogram) -> Result<()> {
-    if h.count == 0 {
-        return if h.min.to_bits() == 0 && h.max.to_bits() == 0 {
-            Ok(())
-        } else {
-            Err(Error::invalid_state("empty LogHistogram with extremes"))
-        };
-    }
-    let clean = |x: f64| x.is_finite() && x.to_bits() != NEG_ZERO;
-    if !clean(h.min) || !clean(h.max) || h.min > h.max {
-        return Err(Error::invalid_state(
-            "LogHistogram min/max not finite and ordered",
-        ));
-    }
-    let first = first_bucket(h);
-    let last = last_bucket(h);
-    if first != Some(h.bucket(h.min)) || last != Some(h.bucket(h.max)) {
+/// Min and max (already finite and ordered) must sit in the first and last non-empty buckets.
+fn check_extreme_buckets(h: &LogHistogram) -> Result<()> {
+    let (Some(min), Some(max)) = (h.tally.min(), h.tally.max()) else {
+        return Ok(()); // empty: no buckets, checked by the counts
+    };
+    if extreme_buckets(h) != (Some(h.bucket(min)), Some(h.bucket(max))) {
         return Err(Error::invalid_state(
             "LogHistogram min/max not in the extreme buckets",
         ));
@@ -173,34 +149,15 @@ fn validate_extremes(h: &LogHistogram) -> Result<()> {
     Ok(())
 }
 
-fn first_bucket(h: &LogHistogram) -> Option<Bucket> {
-    let neg = h
-        .negative
-        .entries()
-        .last()
-        .map(|&(i, _)| Bucket::Negative(i));
+/// The first and last non-empty buckets in value order (most negative first).
+fn extreme_buckets(h: &LogHistogram) -> (Option<Bucket>, Option<Bucket>) {
+    let (neg, pos) = (h.negative.entries(), h.positive.entries());
+    let negative = |e: Option<&(i32, u64)>| e.map(|&(i, _)| Bucket::Negative(i));
+    let positive = |e: Option<&(i32, u64)>| e.map(|&(i, _)| Bucket::Positive(i));
     let zero = (h.zero > 0).then_some(Bucket::Zero);
-    let pos = h
-        .positive
-        .entries()
-        .first()
-        .map(|&(i, _)| Bucket::Positive(i));
-    neg.or(zero).or(pos)
-}
-
-fn last_bucket(h: &LogHistogram) -> Option<Bucket> {
-    let pos = h
-        .positive
-        .entries()
-        .last()
-        .map(|&(i, _)| Bucket::Positive(i));
-    let zero = (h.zero > 0).then_some(Bucket::Zero);
-    let neg = h
-        .negative
-        .entries()
-        .first()
-        .map(|&(i, _)| Bucket::Negative(i));
-    pos.or(zero).or(neg)
+    let first = negative(neg.last()).or(zero).or(positive(pos.first()));
+    let last = positive(pos.last()).or(zero).or(negative(neg.first()));
+    (first, last)
 }
 
 #[cfg(test)]
@@ -232,7 +189,7 @@ mod tests {
 
     fn payload(count: u64, zero: u64, min: f64, max: f64, neg: &[u64], pos: &[u64]) -> Vec<u8> {
         let mut l = Vec::new();
-        for v in [count, zero, min.to_bits(), max.to_bits()] {
+        for v in [count, min.to_bits(), max.to_bits(), zero] {
             l.extend_from_slice(&v.to_le_bytes());
         }
         for store in [neg, pos] {

@@ -78,8 +78,9 @@ pub use compress::Centroid;
 use compress::{compress, merge_sorted, merge_with_keys, order_key};
 
 use crate::agg::SumF64;
+use crate::agg::tally::{Tally, check_quantile};
 use crate::error::{Error, Result};
-use crate::merge::{Insert, Merge, check_finite};
+use crate::merge::{Insert, Merge};
 
 /// The default compression δ: meets 0.5 % relative error at p50/p99/p99.9 on log-normal data.
 pub const DEFAULT_COMPRESSION: u32 = 500;
@@ -117,10 +118,8 @@ pub struct Quantiles {
     centroids: Vec<Centroid>,
     /// Inserted values not yet compressed, as order keys.
     buffer: Vec<u64>,
-    count: u64,
-    /// Exact minimum and maximum; `+∞` and `−∞` while `count == 0`.
-    min: f64,
-    max: f64,
+    /// Exact count, minimum and maximum.
+    tally: Tally,
     sum: SumF64,
 }
 
@@ -155,9 +154,7 @@ impl Quantiles {
             compression,
             centroids: Vec::new(),
             buffer: Vec::new(),
-            count: 0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
+            tally: Tally::default(),
             sum: SumF64::default(),
         })
     }
@@ -189,22 +186,22 @@ impl Quantiles {
 
     /// How many values were inserted (exact).
     pub fn count(&self) -> u64 {
-        self.count
+        self.tally.count
     }
 
     /// Whether no value was inserted.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.tally.count == 0
     }
 
     /// The smallest value (exact), `None` when empty.
     pub fn min(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.min)
+        self.tally.min()
     }
 
     /// The largest value (exact), `None` when empty.
     pub fn max(&self) -> Option<f64> {
-        (self.count > 0).then_some(self.max)
+        self.tally.max()
     }
 
     /// The sum of all values: exact, rounded once (see [`SumF64`]).
@@ -214,7 +211,7 @@ impl Quantiles {
 
     /// The mean of all values (the exact sum over the count), `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum.value() / self.count as f64)
+        (self.tally.count > 0).then(|| self.sum.value() / self.tally.count as f64)
     }
 
     /// The compressed centroids, sorted by mean. Buffered values are flushed into a temporary
@@ -227,7 +224,7 @@ impl Quantiles {
             let mut keys = self.buffer.clone();
             keys.sort_unstable();
             merge_with_keys(&self.centroids, &keys, &mut merged);
-            Cow::Owned(compress(&merged, self.count, self.compression))
+            Cow::Owned(compress(&merged, self.tally.count, self.compression))
         }
     }
 
@@ -240,7 +237,7 @@ impl Quantiles {
         self.buffer.sort_unstable();
         let mut merged = Vec::with_capacity(self.centroids.len() + self.buffer.len());
         merge_with_keys(&self.centroids, &self.buffer, &mut merged);
-        self.centroids = compress(&merged, self.count, self.compression);
+        self.centroids = compress(&merged, self.tally.count, self.compression);
         self.buffer.clear();
     }
 
@@ -251,16 +248,13 @@ impl Quantiles {
     ///
     /// [`Error::InvalidValue`] unless `0 ≤ q ≤ 1`.
     pub fn quantile(&self, q: f64) -> Result<Option<f64>> {
-        if !(0.0..=1.0).contains(&q) {
-            return Err(Error::InvalidValue {
-                reason: "quantile outside [0, 1]",
-            });
-        }
-        if self.count == 0 {
-            return Ok(None);
-        }
-        let c = self.centroids();
-        Ok(Some(query::quantile(&c, self.count, self.min, self.max, q)))
+        check_quantile(q)?;
+        Ok(self.read(|c, t| query::quantile(c, t, q)))
+    }
+
+    /// Runs a query on the flushed centroids; `None` when empty.
+    fn read<T>(&self, f: impl FnOnce(&[Centroid], &Tally) -> T) -> Option<T> {
+        (self.tally.count > 0).then(|| f(&self.centroids(), &self.tally))
     }
 
     /// The estimated fraction of values `≤ x`, in `[0, 1]`; `None` when empty. Exactly 0 below
@@ -273,11 +267,7 @@ impl Quantiles {
         if x.is_nan() {
             return Err(Error::InvalidValue { reason: "NaN" });
         }
-        if self.count == 0 {
-            return Ok(None);
-        }
-        let c = self.centroids();
-        Ok(Some(query::cdf(&c, self.count, self.min, self.max, x)))
+        Ok(self.read(|c, t| query::cdf(c, t, x)))
     }
 
     /// The estimated number of values `≤ x`: [`cdf`](Self::cdf) times the count; `None` when
@@ -287,7 +277,7 @@ impl Quantiles {
     ///
     /// [`Error::InvalidValue`] when `x` is NaN.
     pub fn rank(&self, x: f64) -> Result<Option<f64>> {
-        Ok(self.cdf(x)?.map(|f| f * self.count as f64))
+        Ok(self.cdf(x)?.map(|f| f * self.tally.count as f64))
     }
 }
 
@@ -296,34 +286,25 @@ impl Quantiles {
     /// quantile estimate at `q` has a true rank within `ε(q) · n` of `q · n` (see the
     /// [error bound](self#error-bound)). `q` is clamped to `[0, 1]`; 0 when empty.
     pub fn rank_error_bound(&self, q: f64) -> f64 {
-        if self.count == 0 {
+        if self.tally.count == 0 {
             return 0.0;
         }
         let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
-        let g = scale::growth(self.count, self.compression);
-        2.0 * (g - 1.0) * q * (1.0 - q) + 2.0 / self.count as f64
+        let g = scale::growth(self.tally.count, self.compression);
+        2.0 * (g - 1.0) * q * (1.0 - q) + 2.0 / self.tally.count as f64
     }
 }
 
 impl Insert<f64> for Quantiles {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
-        check_finite(*value)?;
-        if self.count == u64::MAX {
-            return Err(Error::Overflow {
-                what: "Quantiles count",
-            });
-        }
-        Ok(())
+        self.tally.check_insert(*value, "Quantiles count")
     }
 
     #[inline]
     fn insert(&mut self, value: f64) -> Result<()> {
         self.check_insert(&value)?;
-        let x = value + 0.0; // -0.0 → +0.0
-        // empty extremes are ±∞, so no branch on the first value
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
-        self.count += 1;
+        let x = self.tally.insert(value); // -0.0 → +0.0
         self.sum.insert(x)?;
         self.buffer.push(order_key(x));
         if self.buffer.len() >= BUFFER_CAPACITY {
@@ -342,20 +323,16 @@ impl Merge for Quantiles {
                 other.compression,
             ));
         }
-        if self.count.checked_add(other.count).is_none() {
-            return Err(Error::Overflow {
-                what: "Quantiles count",
-            });
-        }
+        self.tally.check_merge(&other.tally, "Quantiles count")?;
         self.sum.check_merge(&other.sum)
     }
 
     fn merge(&mut self, other: &Self) -> Result<()> {
         self.check_merge(other)?;
-        if other.count == 0 {
+        if other.tally.count == 0 {
             return Ok(());
         }
-        if self.count == 0 {
+        if self.tally.count == 0 {
             *self = other.clone();
             return Ok(());
         }
@@ -363,10 +340,8 @@ impl Merge for Quantiles {
         let mut merged = Vec::new();
         merge_sorted(&self.centroids, &other.centroids(), &mut merged);
         self.sum.merge(&other.sum)?;
-        self.count += other.count;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.centroids = compress(&merged, self.count, self.compression);
+        self.tally.merge(&other.tally);
+        self.centroids = compress(&merged, self.tally.count, self.compression);
         Ok(())
     }
 }

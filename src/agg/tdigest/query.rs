@@ -13,6 +13,7 @@
 //! divided by `n`.
 
 use super::compress::Centroid;
+use crate::agg::tally::Tally;
 
 /// The knots of a digest, in increasing position (and non-decreasing value).
 struct Knots<'a> {
@@ -101,32 +102,33 @@ fn position(a: (f64, f64), b: (f64, f64), x: f64) -> f64 {
     a.0 + (b.0 - a.0) * t
 }
 
-/// The estimated value at quantile `q ∈ [0, 1]` of a non-empty flushed digest.
-pub(crate) fn quantile(c: &[Centroid], n: u64, min: f64, max: f64, q: f64) -> f64 {
+fn knots<'a>(centroids: &'a [Centroid], t: &Tally) -> Knots<'a> {
     Knots {
-        centroids: c,
-        n,
-        min,
-        max,
+        centroids,
+        n: t.count,
+        min: t.min,
+        max: t.max,
     }
-    .quantile(q)
+}
+
+/// The estimated value at quantile `q ∈ [0, 1]` of a non-empty flushed digest.
+pub(crate) fn quantile(c: &[Centroid], t: &Tally, q: f64) -> f64 {
+    knots(c, t).quantile(q)
 }
 
 /// The estimated fraction of values `≤ x` in a non-empty flushed digest.
-pub(crate) fn cdf(c: &[Centroid], n: u64, min: f64, max: f64, x: f64) -> f64 {
-    Knots {
-        centroids: c,
-        n,
-        min,
-        max,
-    }
-    .cdf(x)
+pub(crate) fn cdf(c: &[Centroid], t: &Tally, x: f64) -> f64 {
+    knots(c, t).cdf(x)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn t(count: u64, min: f64, max: f64) -> Tally {
+        Tally { count, min, max }
+    }
 
     fn singles(xs: &[f64]) -> Vec<Centroid> {
         xs.iter()
@@ -140,13 +142,13 @@ mod tests {
         let c = singles(&xs);
         for (i, &x) in xs.iter().enumerate() {
             let q = (i as f64 + 0.5) / 5.0;
-            assert_eq!(quantile(&c, 5, 1.0, 9.0, q), x);
+            assert_eq!(quantile(&c, &t(5, 1.0, 9.0), q), x);
         }
-        assert_eq!(quantile(&c, 5, 1.0, 9.0, 0.0), 1.0);
-        assert_eq!(quantile(&c, 5, 1.0, 9.0, 1.0), 9.0);
-        assert_eq!(cdf(&c, 5, 1.0, 9.0, 2.0), 3.0 / 5.0);
-        assert_eq!(cdf(&c, 5, 1.0, 9.0, 0.5), 0.0);
-        assert_eq!(cdf(&c, 5, 1.0, 9.0, 9.0), 1.0);
+        assert_eq!(quantile(&c, &t(5, 1.0, 9.0), 0.0), 1.0);
+        assert_eq!(quantile(&c, &t(5, 1.0, 9.0), 1.0), 9.0);
+        assert_eq!(cdf(&c, &t(5, 1.0, 9.0), 2.0), 3.0 / 5.0);
+        assert_eq!(cdf(&c, &t(5, 1.0, 9.0), 0.5), 0.0);
+        assert_eq!(cdf(&c, &t(5, 1.0, 9.0), 9.0), 1.0);
     }
 
     #[test]
@@ -166,21 +168,21 @@ mod tests {
             },
         ];
         // knots: (0,0) (1,0) (6,10) (11,20) (12,20)
-        assert_eq!(quantile(&c, 12, 0.0, 20.0, 6.0 / 12.0), 10.0);
-        assert_eq!(quantile(&c, 12, 0.0, 20.0, 3.5 / 12.0), 5.0);
-        assert_eq!(cdf(&c, 12, 0.0, 20.0, 5.0), 3.5 / 12.0);
+        assert_eq!(quantile(&c, &t(12, 0.0, 20.0), 6.0 / 12.0), 10.0);
+        assert_eq!(quantile(&c, &t(12, 0.0, 20.0), 3.5 / 12.0), 5.0);
+        assert_eq!(cdf(&c, &t(12, 0.0, 20.0), 5.0), 3.5 / 12.0);
     }
 
     #[test]
     fn extremes_do_not_overflow() {
         let c = singles(&[-f64::MAX, f64::MAX]);
-        let v = cdf(&c, 2, -f64::MAX, f64::MAX, 0.0);
+        let v = cdf(&c, &t(2, -f64::MAX, f64::MAX), 0.0);
         assert!((0.0..=1.0).contains(&v));
         let heavy = [Centroid {
             mean: 0.0,
             weight: 4,
         }];
-        let q = quantile(&heavy, 4, -f64::MAX, f64::MAX, 0.25);
+        let q = quantile(&heavy, &t(4, -f64::MAX, f64::MAX), 0.25);
         assert!(q.is_finite());
     }
 }

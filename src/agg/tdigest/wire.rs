@@ -14,6 +14,7 @@ use super::compress::Centroid;
 use super::scale::max_centroids;
 use super::{MAX_COMPRESSION, MIN_COMPRESSION, Quantiles};
 use crate::agg::SumF64;
+use crate::agg::tally::Tally;
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::error::{Error, Result};
 
@@ -28,14 +29,7 @@ impl Codec for Quantiles {
 
     fn write_payload(&self, out: &mut Vec<u8>) {
         let centroids = self.centroids();
-        out.extend_from_slice(&self.count.to_le_bytes());
-        let (min, max) = if self.count == 0 {
-            (0.0f64, 0.0f64)
-        } else {
-            (self.min, self.max)
-        };
-        out.extend_from_slice(&min.to_bits().to_le_bytes());
-        out.extend_from_slice(&max.to_bits().to_le_bytes());
+        self.tally.write(out);
         write_section_with(out, |o| self.sum.write_payload(o));
         // at most max_centroids(count) ≤ u32::MAX centroids
         let len = u32::try_from(centroids.len()).unwrap_or(u32::MAX);
@@ -54,18 +48,13 @@ impl Codec for Quantiles {
             return Err(Error::invalid_state("t-digest compression out of range"));
         }
         let mut r = Reader::new(payload);
-        let count = r.u64("t-digest count")?;
-        let min = f64::from_bits(r.u64("t-digest min")?);
-        let max = f64::from_bits(r.u64("t-digest max")?);
+        let tally = Tally::read(&mut r)?;
         let sum = SumF64::read_parts(&[], r.section("t-digest sum")?, limits)?;
-        let centroids = read_centroids(&mut r, count, compression)?;
+        let centroids = read_centroids(&mut r, tally.count, compression)?;
         r.finish("t-digest payload")?;
         let mut q = Quantiles::try_new(compression)?;
-        (q.count, q.min, q.max, q.sum, q.centroids) = (count, min, max, sum, centroids);
+        (q.tally, q.sum, q.centroids) = (tally, sum, centroids);
         validate(&q)?;
-        if count == 0 {
-            (q.min, q.max) = (f64::INFINITY, f64::NEG_INFINITY);
-        }
         Ok(q)
     }
 }
@@ -94,19 +83,16 @@ fn invalid(reason: &'static str) -> Error {
     Error::invalid_state(reason)
 }
 
-/// Every invariant a digest built by this crate holds, so a decoded digest cannot panic later.
+/// Every invariant a digest built by this crate holds, so a decoded digest cannot panic later
+/// (count and extremes are checked by [`Tally::read`]).
 fn validate(q: &Quantiles) -> Result<()> {
-    if q.count == 0 {
-        let empty = q.min.to_bits() == 0 && q.max.to_bits() == 0;
-        if !empty || !q.sum.is_zero() || !q.centroids.is_empty() {
-            return Err(invalid("empty t-digest with values"));
-        }
-        return Ok(());
-    }
-    let clean = |x: f64| x.is_finite() && x.to_bits() != NEG_ZERO;
-    if !clean(q.min) || !clean(q.max) || q.min > q.max {
-        return Err(invalid("t-digest min/max not finite and ordered"));
-    }
+    let (Some(min), Some(max)) = (q.tally.min(), q.tally.max()) else {
+        return if q.sum.is_zero() && q.centroids.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid("empty t-digest with values"))
+        };
+    };
     if q.centroids
         .windows(2)
         .any(|w| w[0].total_cmp(&w[1]).is_gt())
@@ -115,7 +101,8 @@ fn validate(q: &Quantiles) -> Result<()> {
     }
     let mut total = 0u64;
     for c in &q.centroids {
-        if !clean(c.mean) || c.weight == 0 || c.mean < q.min || c.mean > q.max {
+        let clean = c.mean.is_finite() && c.mean.to_bits() != NEG_ZERO;
+        if !clean || c.weight == 0 || c.mean < min || c.mean > max {
             return Err(invalid(
                 "t-digest centroid not finite, positive, within [min, max]",
             ));
@@ -124,20 +111,21 @@ fn validate(q: &Quantiles) -> Result<()> {
             .checked_add(c.weight)
             .ok_or_else(|| invalid("t-digest weights overflow"))?;
     }
-    if total != q.count {
+    if total != q.tally.count {
         return Err(invalid("t-digest weights do not add up to the count"));
     }
-    check_mean(q)
+    check_mean(q, min, max)
 }
 
 /// The exact sum, when finite, must be consistent with min and max.
-fn check_mean(q: &Quantiles) -> Result<()> {
-    let mean = q.sum.value() / q.count as f64;
+fn check_mean(q: &Quantiles, min: f64, max: f64) -> Result<()> {
+    let mean = q.sum.value() / q.tally.count as f64;
     if !mean.is_finite() {
         return Ok(()); // sums beyond f64::MAX read as ±inf; nothing to compare
     }
-    let slack = 1e-9 * q.min.abs().max(q.max.abs());
-    if mean < q.min - slack || mean > q.max + slack {
+    // the exact sum is rounded once and divided once: a few ulps, absolute for subnormals
+    let slack = 1e-9 * min.abs().max(max.abs()) + f64::MIN_POSITIVE;
+    if mean < min - slack || mean > max + slack {
         return Err(invalid("t-digest sum inconsistent with min and max"));
     }
     Ok(())
@@ -189,6 +177,18 @@ mod tests {
         let (p, l) = parts(&digest());
         let back = read(&p, &l).unwrap();
         assert_eq!(parts(&back), (p, l));
+    }
+
+    #[test]
+    fn subnormal_and_huge_values_round_trip() {
+        for v in [5e-324, -1e-320, 2.2e-308, f64::MAX, -f64::MAX] {
+            for n in [1, 3, 7, 1000] {
+                let mut q = Quantiles::new(20);
+                (0..n).for_each(|_| q.insert(v).unwrap());
+                let (p, l) = parts(&q);
+                assert_eq!(parts(&read(&p, &l).unwrap()), (p, l), "{n} × {v}");
+            }
+        }
     }
 
     #[test]
