@@ -9,12 +9,11 @@ fn section_names(manifest: &str, section: &str) -> Vec<String> {
             inside = line == section;
             continue;
         }
-        if inside {
-            if let Some((name, _)) = line.split_once('=') {
-                if !line.starts_with('#') {
-                    names.push(name.trim().to_string());
-                }
-            }
+        if let Some((name, _)) = line
+            .split_once('=')
+            .filter(|_| inside && !line.starts_with('#'))
+        {
+            names.push(name.trim().to_string());
         }
     }
     names

@@ -10,7 +10,8 @@ use common::dedup::{check_golden, merge_tree, sweep_corruptions, unique_events};
 use proptest::prelude::*;
 use shardfold::testkit::{Laws, SplitMix64};
 use shardfold::{
-    Count, Error, Event, EventId, Insert, Merge, Outcome, Stats, Sum, Windowed, codec,
+    Count, Distinct, Error, Event, EventId, Insert, Merge, Outcome, Quantiles, Stats, Sum,
+    Windowed, Zip, codec,
 };
 
 type Cs = (Count, Sum);
@@ -39,12 +40,13 @@ const L: u64 = 3_000;
 const R: u64 = 8_000;
 
 /// A stream of distinct events plus redeliveries, each delivered within the allowed lateness
-/// (event time ≥ latest so far − L): a drifting clock, each event up to L behind it.
-fn stream(rng: &mut SplitMix64, n: usize, dup_rate: f64) -> (Vec<Delivery>, usize) {
+/// (event time ≥ latest so far − L): a clock drifting by `0..max_step` ms per event, each event
+/// up to L behind it.
+fn stream(rng: &mut SplitMix64, n: usize, dup_rate: f64, max_step: u64) -> (Vec<Delivery>, usize) {
     let mut clock = rng.next_u64() % 1_000_000_000;
     let mut out: Vec<Delivery> = Vec::new();
     for i in 0..n {
-        clock += rng.next_u64() % 400;
+        clock += rng.next_u64() % max_step;
         let t = clock - (rng.next_u64() % (L + 1)).min(clock);
         out.push((i as u64 * 7919 + 1, t, (rng.next_u64() as i64) >> 8));
     }
@@ -68,28 +70,71 @@ fn stream(rng: &mut SplitMix64, n: usize, dup_rate: f64) -> (Vec<Delivery>, usiz
     (kept, dups)
 }
 
-fn fold(deliveries: &[Delivery]) -> Windowed<Cs> {
-    let mut w = Windowed::<Cs>::new(W, L, R);
-    for &(id, t, v) in deliveries {
-        w.insert(EventId::from(id), t, v).unwrap();
+/// Folds `deliveries` into `empty`, each with the value `value` derives from it.
+fn fold_with<A: Insert<V> + Clone, V>(
+    empty: &Windowed<A>,
+    deliveries: &[Delivery],
+    value: impl Fn(&Delivery) -> V,
+) -> Windowed<A> {
+    let mut w = empty.clone();
+    for d in deliveries {
+        w.insert(EventId::from(d.0), d.1, value(d)).unwrap();
     }
     w
 }
 
-/// The exact answer: per retained window, (count, sum) of the distinct events.
-fn model(deliveries: &[Delivery]) -> BTreeMap<u64, (u64, i128)> {
+fn fold(deliveries: &[Delivery]) -> Windowed<Cs> {
+    fold_with(&Windowed::new(W, L, R), deliveries, |d| d.2)
+}
+
+/// `deliveries` split over `nparts` disjoint ID sets, each part folded by `fold` in arrival
+/// order, the parts shuffled and merged as a random tree.
+fn split_and_regroup<A: Merge + Clone>(
+    deliveries: &[Delivery],
+    nparts: usize,
+    empty: &A,
+    fold: impl Fn(&[Delivery]) -> A,
+    rng: &mut SplitMix64,
+) -> A {
+    let mut parts: Vec<A> = (0..nparts)
+        .map(|p| {
+            let mine: Vec<Delivery> = deliveries
+                .iter()
+                .copied()
+                .filter(|d| d.0 as usize % nparts == p)
+                .collect();
+            fold(&mine)
+        })
+        .collect();
+    rng.shuffle(&mut parts);
+    merge_tree(&parts, empty, rng)
+}
+
+/// The distinct events of every retained window, by window start.
+fn distinct_by_window(deliveries: &[Delivery]) -> BTreeMap<u64, Vec<Delivery>> {
     let latest = deliveries.iter().map(|d| d.1).max().unwrap_or(0);
     let distinct: BTreeSet<Delivery> = deliveries.iter().copied().collect();
-    let mut m = BTreeMap::new();
-    for (_, t, v) in distinct {
-        let s = t - t % W;
+    let mut m: BTreeMap<u64, Vec<Delivery>> = BTreeMap::new();
+    for d in distinct {
+        let s = d.1 - d.1 % W;
         if s + W + R > latest {
-            let e = m.entry(s).or_insert((0u64, 0i128));
-            e.0 += 1;
-            e.1 += i128::from(v);
+            m.entry(s).or_default().push(d);
         }
     }
     m
+}
+
+/// The exact answer: per retained window, (count, sum) of the distinct events.
+fn model(deliveries: &[Delivery]) -> BTreeMap<u64, (u64, i128)> {
+    distinct_by_window(deliveries)
+        .into_iter()
+        .map(|(s, ds)| {
+            (
+                s,
+                (ds.len() as u64, ds.iter().map(|d| i128::from(d.2)).sum()),
+            )
+        })
+        .collect()
 }
 
 fn observed(w: &Windowed<Cs>) -> BTreeMap<u64, (u64, i128)> {
@@ -106,18 +151,9 @@ proptest! {
         seed in any::<u64>(), n in 0usize..400, dup_pct in 0u32..=30, nparts in 1usize..=16
     ) {
         let mut rng = SplitMix64::new(seed);
-        let (deliveries, dups) = stream(&mut rng, n, f64::from(dup_pct) / 100.0);
+        let (deliveries, dups) = stream(&mut rng, n, f64::from(dup_pct) / 100.0, 400);
         let single = fold(&deliveries);
-        // split over disjoint ID sets; each part sees its events in arrival order
-        let mut parts: Vec<Windowed<Cs>> = (0..nparts)
-            .map(|p| {
-                let mine: Vec<Delivery> =
-                    deliveries.iter().copied().filter(|d| d.0 as usize % nparts == p).collect();
-                fold(&mine)
-            })
-            .collect();
-        rng.shuffle(&mut parts);
-        let merged = merge_tree(&parts, &Windowed::new(W, L, R), &mut rng);
+        let merged = split_and_regroup(&deliveries, nparts, &Windowed::new(W, L, R), fold, &mut rng);
         prop_assert_eq!(observed(&merged), model(&deliveries));
         prop_assert_eq!((merged.duplicates(), merged.late()), (dups as u64, 0));
         prop_assert_eq!(codec::encode(&merged), codec::encode(&single));
@@ -146,6 +182,77 @@ proptest! {
         prop_assert_eq!(observed(&w), m.windows());
         let back: Windowed<Cs> = codec::decode(&codec::encode(&w)).unwrap();
         prop_assert_eq!(codec::encode(&back), codec::encode(&w));
+    }
+}
+
+/// Amount to `Stats` and `Quantiles`, user ID to `Distinct`: the per-window bundle of the issue.
+type Bundle = Zip<(Stats, Distinct, Quantiles)>;
+
+/// The bundle's values of one event, all functions of the delivery (so a redelivery repeats
+/// them): an amount in cents, one of 1 000 users.
+fn bundle_values(&(_, _, v): &Delivery) -> (f64, u64, f64) {
+    let amount = (v % 10_000_000) as f64 / 100.0;
+    (amount, (v as u64 >> 7) % 1_000, amount)
+}
+
+/// `d`'s count, minimum and maximum are those of `amounts`, and every estimate at q = i/50 has
+/// a true rank among `amounts` within the documented bound ± ε(q).
+fn check_quantiles(d: &Quantiles, mut amounts: Vec<f64>) -> Result<(), TestCaseError> {
+    amounts.sort_by(f64::total_cmp);
+    let n = amounts.len() as f64;
+    prop_assert_eq!(d.count(), amounts.len() as u64);
+    prop_assert_eq!(
+        (d.min(), d.max()),
+        (amounts.first().copied(), amounts.last().copied())
+    );
+    for q in (0..=50).map(|i| f64::from(i) / 50.0) {
+        let x = d.quantile(q).unwrap().unwrap();
+        let (eps, rank) = (d.rank_error_bound(q), |f: &dyn Fn(&f64) -> bool| {
+            amounts.partition_point(f) as f64 / n
+        });
+        let (below, at_most) = (rank(&|&a| a < x), rank(&|&a| a <= x));
+        prop_assert!(
+            at_most >= q - eps && below <= q + eps,
+            "q={}: {} has rank [{}, {}], ±{}",
+            q,
+            x,
+            below,
+            at_most,
+            eps
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// ~250 events per window: Distinct sparse and dense, Quantiles compressed (δ = 20, 100) or
+    /// exact (δ = 500, everything buffered).
+    #[test]
+    fn sketch_bundles_split_and_regrouped_match_each_windows_deduplicated_events(
+        seed in any::<u64>(), n in 0usize..3_000, dup_pct in 0u32..=30, nparts in 1usize..=16,
+        p in prop::sample::select(vec![8u8, 11, 14]), delta in prop::sample::select(vec![20u32, 100, 500]),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let (deliveries, dups) = stream(&mut rng, n, f64::from(dup_pct) / 100.0, 8);
+        let template = Zip((Stats::default(), Distinct::new(p), Quantiles::new(delta)));
+        let empty = Windowed::<Bundle>::with_template(W, L, R, template.clone()).unwrap();
+        let fold = |ds: &[Delivery]| fold_with(&empty, ds, bundle_values);
+        let merged = split_and_regroup(&deliveries, nparts, &empty, fold, &mut rng);
+        prop_assert_eq!((merged.duplicates(), merged.late()), (dups as u64, 0));
+        let expected = distinct_by_window(&deliveries);
+        let starts: Vec<u64> = merged.windows().map(|(s, _)| s).collect();
+        prop_assert_eq!(starts, expected.keys().copied().collect::<Vec<_>>());
+        for ((_, Zip((stats, users, amounts))), events) in merged.windows().zip(expected.values()) {
+            let mut direct = template.clone();
+            events.iter().for_each(|e| direct.insert(bundle_values(e)).unwrap());
+            let Zip((direct_stats, direct_users, _)) = &direct;
+            prop_assert_eq!(stats.count(), events.len() as u64);
+            prop_assert_eq!(codec::encode(stats), codec::encode(direct_stats));
+            prop_assert_eq!(codec::encode(users), codec::encode(direct_users));
+            check_quantiles(amounts, events.iter().map(|e| bundle_values(e).0).collect())?;
+        }
     }
 }
 
@@ -333,7 +440,7 @@ fn refused_values_are_not_remembered() {
 
 fn golden_state() -> Windowed<Cs> {
     let mut rng = SplitMix64::new(20_261_123);
-    let (deliveries, _) = stream(&mut rng, 300, 0.2);
+    let (deliveries, _) = stream(&mut rng, 300, 0.2, 400);
     let mut w = fold(&deliveries);
     w.insert(EventId::from("late"), 0, 1).unwrap();
     w
