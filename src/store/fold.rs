@@ -5,11 +5,14 @@
 //! concurrently, runs attempts of:
 //!
 //! 1. read `<metric>/<k>` → absent, or (bytes, version);
-//! 2. decode the state (or start from `A::default()`), then fold **this batch's** events of
-//!    the shard into it with [`FoldState::fold_event`], which dedups (an event already in the
-//!    state is a duplicate, one beyond the state's horizon is late);
-//! 3. if anything was folded, encode and write conditionally (create if it was absent, else
-//!    update if the version is still the one read);
+//! 2. decode the state (or start from the metric's template — `A::default()` unless opened with
+//!    [`Metric::open_with`]), then fold **this batch's** events of the shard into it with
+//!    [`FoldState::fold_event`], which dedups (an event already in the state is a duplicate, one
+//!    beyond the state's horizon or in a closed window is late; [`Deduped`] and [`Windowed`]
+//!    count both in the state);
+//! 3. if the state changed (also when only those counters moved), encode and write
+//!    conditionally (create if it was absent, else update if the version is still the one
+//!    read);
 //! 4. on a conflict or a store error, sleep (exponential backoff, full jitter — see
 //!    [`RetryPolicy`]) and start again at 1 from the raw batch.
 //!
@@ -19,7 +22,6 @@
 //! re-reads, a write whose reply was lost is harmless: if it landed, its events come back as
 //! [`EventOutcome::Duplicate`], so nothing is lost and nothing is counted twice.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
@@ -28,25 +30,16 @@ use tracing::Instrument;
 use super::{KvStore, RetryPolicy, Snapshot, Version, WriteOutcome, meta};
 use crate::Aggregate;
 use crate::codec;
+use crate::dedup::{Deduped, Event, Outcome};
 use crate::error::{Error, Result};
+use crate::merge::Insert;
+use crate::window::Windowed;
 
 /// An event that knows its shard: the stable hash of its ID (see [`crate::hash`]), so every
 /// delivery of one event lands in the same shard, whatever process folds it.
 pub trait ShardKey {
     /// The stable 64-bit hash of the event's identity; the shard is this value mod K.
     fn shard_key(&self) -> u64;
-}
-
-/// What folding one event into a state did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FoldOutcome {
-    /// The event was new and is now part of the state.
-    Folded,
-    /// The state already holds this event; nothing changed.
-    Duplicate,
-    /// The event is older than the state can still dedup (beyond its horizon or in a closed
-    /// window); refused and counted by the state, nothing else changed.
-    Late,
 }
 
 /// A stored state that folds events of type `E` exactly once (a dedup wrapper or a window).
@@ -56,7 +49,7 @@ pub trait FoldState<E: ?Sized>: Aggregate {
     /// # Errors
     ///
     /// When the event's value is refused (NaN, overflow, …); `self` must then be unchanged.
-    fn fold_event(&mut self, event: &E) -> Result<FoldOutcome>;
+    fn fold_event(&mut self, event: &E) -> Result<Outcome>;
 }
 
 /// What happened to one event of a batch.
@@ -131,7 +124,9 @@ pub struct Metric<A> {
     name: String,
     shards: u32,
     policy: RetryPolicy,
-    _state: PhantomData<fn() -> A>,
+    /// The state a shard starts from before its first write (carries the parameters: window
+    /// width, dedup horizon, sketch precision, …).
+    template: A,
 }
 
 impl<A> std::fmt::Debug for Metric<A> {
@@ -156,6 +151,24 @@ impl<A: Aggregate> Metric<A> {
     /// [`Error::IncompatibleParams`] when the metric exists with another K;
     /// [`Error::WrongType`] when it holds another aggregate type; [`Error::Store`].
     pub async fn open(store: Arc<dyn KvStore>, name: &str, shards: u32) -> Result<Self> {
+        Self::open_with(store, name, shards, A::default()).await
+    }
+
+    /// As [`open`](Metric::open), with the state a new shard starts from: use it for
+    /// aggregates with parameters (`Windowed::new(width, lateness, retention)`,
+    /// `Deduped::new(horizon, slot, …)`, `Distinct::new(p)`, …). Every writer of a metric must
+    /// use the same parameters; a stored shard with other parameters makes the fold fail with
+    /// [`Error::IncompatibleParams`] for that shard's events, and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Metric::open).
+    pub async fn open_with(
+        store: Arc<dyn KvStore>,
+        name: &str,
+        shards: u32,
+        template: A,
+    ) -> Result<Self> {
         meta::validate(name, shards)?;
         let key = store.metric_key(name, "meta");
         meta::ensure(&*store, &key, shards, A::TYPE_TAG).await?;
@@ -164,7 +177,7 @@ impl<A: Aggregate> Metric<A> {
             name: name.to_owned(),
             shards,
             policy: RetryPolicy::default(),
-            _state: PhantomData,
+            template,
         })
     }
 
@@ -277,28 +290,32 @@ impl<A: Aggregate> Metric<A> {
     where
         A: FoldState<E>,
     {
-        let (mut state, version) = self.read_state(key).await?;
-        let mut changed = false;
+        let (mut state, stored) = self.read_state(key).await?;
         let outcomes: Outcomes = events
             .iter()
             .map(|(i, e)| {
                 let outcome = match state.fold_event(e) {
-                    Ok(FoldOutcome::Folded) => EventOutcome::Folded,
-                    Ok(FoldOutcome::Duplicate) => EventOutcome::Duplicate,
-                    Ok(FoldOutcome::Late) => EventOutcome::Late,
+                    Ok(Outcome::Folded) => EventOutcome::Folded,
+                    Ok(Outcome::Duplicate) => EventOutcome::Duplicate,
+                    Ok(Outcome::Late) => EventOutcome::Late,
                     Err(err) => EventOutcome::Failed(err),
                 };
-                changed |= outcome == EventOutcome::Folded;
                 (*i, outcome)
             })
             .collect();
-        if !changed {
-            return Ok(Some(outcomes));
-        }
+        // Written whenever the state changed — also when only its duplicate and late counters
+        // moved, so those counts persist; a batch that changed nothing costs no write.
         let bytes = codec::encode(&state);
-        let written = match version {
+        let written = match stored {
+            None if outcomes
+                .iter()
+                .all(|(_, o)| matches!(o, EventOutcome::Failed(_))) =>
+            {
+                return Ok(Some(outcomes));
+            }
             None => self.store.create(key, &bytes).await?,
-            Some(v) => self.store.update(key, &bytes, v).await?,
+            Some((old, _)) if old == bytes => return Ok(Some(outcomes)),
+            Some((_, v)) => self.store.update(key, &bytes, v).await?,
         };
         Ok(match written {
             WriteOutcome::Written(_) => Some(outcomes),
@@ -306,10 +323,11 @@ impl<A: Aggregate> Metric<A> {
         })
     }
 
-    async fn read_state(&self, key: &[u8]) -> Result<(A, Option<Version>)> {
+    /// The shard's state, and its stored bytes and version if it exists.
+    async fn read_state(&self, key: &[u8]) -> Result<(A, Option<(Vec<u8>, Version)>)> {
         Ok(match self.store.read(key).await? {
-            None => (A::default(), None),
-            Some((bytes, v)) => (codec::decode::<A>(&bytes)?, Some(v)),
+            None => (self.template.clone(), None),
+            Some((bytes, v)) => (codec::decode::<A>(&bytes)?, Some((bytes, v))),
         })
     }
 
@@ -320,7 +338,11 @@ impl<A: Aggregate> Metric<A> {
     ///
     /// [`Error::Store`]; decode errors of a stored shard; merge errors.
     pub async fn query(&self) -> Result<A> {
-        self.snapshot().await?.state::<A>()
+        let snapshot = self.snapshot().await?;
+        if snapshot.is_empty() {
+            return Ok(self.template.clone());
+        }
+        snapshot.state::<A>()
     }
 
     /// Reads the K shards concurrently into a [`Snapshot`] (shard → version, state bytes).
@@ -362,10 +384,48 @@ fn trace_done(metric: &str, shard: u32, attempt: u32, outcomes: &Outcomes) {
 }
 
 /// Merges decoded states of any number of shards.
+/// Merges states, starting from the first (not from `A::default()`, whose parameters may differ
+/// from the stored ones); no states give `A::default()`.
 pub(crate) fn merge_all<A: Aggregate>(states: impl IntoIterator<Item = Result<A>>) -> Result<A> {
-    let mut acc = A::default();
+    let mut states = states.into_iter();
+    let mut acc = match states.next() {
+        None => return Ok(A::default()),
+        Some(first) => first?,
+    };
     for s in states {
         acc.merge(&s?)?;
     }
     Ok(acc)
+}
+
+/// Events of the dedup layer go to the shard of their ID's fingerprint, so every delivery of
+/// one event meets the same dedup state.
+impl<V> ShardKey for Event<V> {
+    fn shard_key(&self) -> u64 {
+        self.id.fingerprint()
+    }
+}
+
+/// A [`Deduped`] aggregate folds each event once per ID within its horizon.
+impl<A, V> FoldState<Event<V>> for Deduped<A>
+where
+    Deduped<A>: Aggregate,
+    A: Insert<V>,
+    V: Clone,
+{
+    fn fold_event(&mut self, e: &Event<V>) -> Result<Outcome> {
+        self.insert(e.id, e.time_ms, e.value.clone())
+    }
+}
+
+/// A [`Windowed`] aggregate folds each event once into the window of its event time.
+impl<A, V> FoldState<Event<V>> for Windowed<A>
+where
+    Windowed<A>: Aggregate,
+    A: Insert<V> + Clone,
+    V: Clone,
+{
+    fn fold_event(&mut self, e: &Event<V>) -> Result<Outcome> {
+        self.insert(e.id, e.time_ms, e.value.clone())
+    }
 }

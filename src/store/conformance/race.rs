@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::LostReplyStore;
 use crate::codec::{self, Codec, Limits, tags};
+use crate::dedup::Outcome;
 use crate::error::{Error, Result};
 use crate::hash::stable_hash;
-use crate::store::{FoldOutcome, FoldState, KvStore, Metric, RetryPolicy, ShardKey};
+use crate::store::{FoldState, KvStore, Metric, RetryPolicy, ShardKey};
 use crate::{Merge, agg};
 
 /// An event of the suite: an ID and a value that is a function of the ID (so duplicates carry
@@ -86,9 +87,9 @@ impl Codec for IdSum {
 }
 
 impl FoldState<TestEvent> for IdSum {
-    fn fold_event(&mut self, e: &TestEvent) -> Result<FoldOutcome> {
+    fn fold_event(&mut self, e: &TestEvent) -> Result<Outcome> {
         if self.ids.contains(&e.id) {
-            return Ok(FoldOutcome::Duplicate);
+            return Ok(Outcome::Duplicate);
         }
         if e.value == i64::MIN {
             return Err(Error::InvalidValue {
@@ -100,7 +101,7 @@ impl FoldState<TestEvent> for IdSum {
             .checked_add(i128::from(e.value))
             .ok_or(Error::Overflow { what: "IdSum" })?;
         self.ids.insert(e.id);
-        Ok(FoldOutcome::Folded)
+        Ok(Outcome::Folded)
     }
 }
 
