@@ -36,18 +36,22 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     }
 }
 
+#[inline(always)]
 fn first_u32(b: &[u8]) -> u32 {
     b.first_chunk().map_or(0, |c| u32::from_le_bytes(*c))
 }
 
+#[inline(always)]
 fn last_u32(b: &[u8]) -> u32 {
     b.last_chunk().map_or(0, |c| u32::from_le_bytes(*c))
 }
 
+#[inline(always)]
 fn first_u64(b: &[u8]) -> u64 {
     b.first_chunk().map_or(0, |c| u64::from_le_bytes(*c))
 }
 
+#[inline(always)]
 fn last_u64(b: &[u8]) -> u64 {
     b.last_chunk().map_or(0, |c| u64::from_le_bytes(*c))
 }
