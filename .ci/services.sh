@@ -58,7 +58,7 @@ wait_for nats port_open 4222
 
 
 # --- a second nats-server, 127.0.0.1:4223, max_payload 8 MB, for the ≥ 1 MiB value test ---
-# (the default max_payload of 1 MiB caps KV values below 1 MiB; see docs/STORES.md)
+# (the default max_payload of 1 MiB caps KV values below 1 MiB; see README.md, Testing)
 if ! port_open 4223; then
   mkdir -p /tmp/shardfold-nats-big
   cat > /tmp/shardfold-nats-big/nats.conf <<'CONF'
@@ -76,6 +76,7 @@ wait_for nats-8mb port_open 4223
 tls=/tmp/shardfold-redis-tls
 if ! port_open 6380; then
   mkdir -p "$tls"
+  need_pkg openssl openssl
   if [ ! -f "$tls/ca.crt" ]; then
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=shardfold-test-ca \
       -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
