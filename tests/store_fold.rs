@@ -1,4 +1,5 @@
 //! Snapshots through the law suite (a lattice), metric metadata, the fold loop on the memory store.
+#![cfg(feature = "store")]
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
 //! The conformance suite and fold checks against the in-memory reference store.
+#![cfg(feature = "store")]
 
 use std::sync::Arc;
 
