@@ -101,26 +101,40 @@ pub(crate) fn merge_sorted(a: &[Centroid], b: &[Centroid], out: &mut Vec<Centroi
 }
 
 /// Merges sorted centroids with sorted raw values (order keys, weight 1 each).
+///
+/// A raw value sorts before a centroid with the same mean (its weight, 1, is the smallest), so
+/// comparing order keys alone gives the [`Centroid::total_cmp`] order. Branch-free on the
+/// comparison, writing into a pre-sized output.
 pub(crate) fn merge_with_keys(a: &[Centroid], keys: &[u64], out: &mut Vec<Centroid>) {
-    out.reserve(a.len() + keys.len());
+    let base = out.len();
+    let empty = Centroid {
+        mean: 0.0,
+        weight: 0,
+    };
+    out.resize(base + a.len() + keys.len(), empty);
+    let Some(dst) = out.get_mut(base..) else {
+        return;
+    };
     let (mut i, mut j) = (0, 0);
-    while let (Some(x), Some(&k)) = (a.get(i), keys.get(j)) {
-        // a raw value (weight 1) sorts before a centroid with the same mean and weight ≥ 1
-        let take_key = (u128::from(k) << 64 | 1) <= sort_key(x);
+    for d in dst.iter_mut() {
+        // An exhausted side reads as u64::MAX, which is no finite value's order key; both
+        // sides cannot be exhausted while `dst` has room.
+        let k = keys.get(j).copied().unwrap_or(u64::MAX);
+        let c = a.get(i).copied().unwrap_or(empty);
+        let ka = if i < a.len() {
+            order_key(c.mean)
+        } else {
+            u64::MAX
+        };
+        let take_key = k <= ka;
         let raw = Centroid {
             mean: from_order_key(k),
             weight: 1,
         };
-        out.push(if take_key { raw } else { *x });
+        *d = if take_key { raw } else { c };
         j += usize::from(take_key);
         i += usize::from(!take_key);
     }
-    out.extend_from_slice(a.get(i..).unwrap_or_default());
-    let rest = keys.get(j..).unwrap_or_default();
-    out.extend(rest.iter().map(|&k| Centroid {
-        mean: from_order_key(k),
-        weight: 1,
-    }));
 }
 
 /// One greedy pass of the merging digest over centroids sorted by mean, holding `n` values.
@@ -257,6 +271,28 @@ mod tests {
         merge_with_keys(&a, &keys, &mut x);
         merge_sorted(&a, &as_centroids, &mut y);
         assert_eq!(x, y);
+    }
+
+    #[test]
+    fn merge_with_keys_matches_a_sort() {
+        let mut rng = crate::testkit::SplitMix64::new(4);
+        for _ in 0..2000 {
+            let mut a: Vec<Centroid> = (0..rng.below(8))
+                .map(|_| c(rng.below(5) as f64 - 2.0 + 0.0, 1 + rng.below(3) as u64))
+                .collect();
+            a.sort_by(Centroid::total_cmp);
+            let mut keys: Vec<u64> = (0..rng.below(8))
+                .map(|_| order_key(rng.below(5) as f64 - 2.0 + 0.0))
+                .collect();
+            keys.sort_unstable();
+            let mut want: Vec<Centroid> = a.clone();
+            want.extend(keys.iter().map(|&k| c(from_order_key(k), 1)));
+            want.sort_by(Centroid::total_cmp);
+            let mut got = vec![c(9.0, 9)];
+            merge_with_keys(&a, &keys, &mut got);
+            assert_eq!(got.first(), Some(&c(9.0, 9)));
+            assert_eq!(got.get(1..), Some(&want[..]));
+        }
     }
 
     #[test]
