@@ -103,37 +103,59 @@ pub(crate) fn merge_sorted(a: &[Centroid], b: &[Centroid], out: &mut Vec<Centroi
 /// Merges sorted centroids with sorted raw values (order keys, weight 1 each).
 ///
 /// A raw value sorts before a centroid with the same mean (its weight, 1, is the smallest), so
-/// comparing order keys alone gives the [`Centroid::total_cmp`] order. Branch-free on the
-/// comparison, writing into a pre-sized output.
+/// comparing order keys alone gives the [`Centroid::total_cmp`] order. Like [`merge_sorted`]:
+/// branch-free on the comparison, from both ends at once, into a pre-sized output.
 pub(crate) fn merge_with_keys(a: &[Centroid], keys: &[u64], out: &mut Vec<Centroid>) {
+    let n = a.len() + keys.len();
     let base = out.len();
     let empty = Centroid {
         mean: 0.0,
         weight: 0,
     };
-    out.resize(base + a.len() + keys.len(), empty);
+    out.resize(base + n, empty);
     let Some(dst) = out.get_mut(base..) else {
         return;
     };
-    let (mut i, mut j) = (0, 0);
-    for d in dst.iter_mut() {
-        // An exhausted side reads as u64::MAX, which is no finite value's order key; both
-        // sides cannot be exhausted while `dst` has room.
-        let k = keys.get(j).copied().unwrap_or(u64::MAX);
+    let raw = |k: u64| Centroid {
+        mean: from_order_key(k),
+        weight: 1,
+    };
+    let (mut i, mut j) = (0usize, 0usize); // front cursors
+    let (mut ia, mut jb) = (a.len(), keys.len()); // back cursors (exclusive)
+    let (front, back) = (n.div_ceil(2), n / 2);
+    for k in 0..front {
+        // front: the smaller head, the raw value on ties. An exhausted side reads as u64::MAX,
+        // which is no finite value's order key; both cannot be exhausted here.
+        let key = keys.get(j).copied().unwrap_or(u64::MAX);
         let c = a.get(i).copied().unwrap_or(empty);
         let ka = if i < a.len() {
             order_key(c.mean)
         } else {
             u64::MAX
         };
-        let take_key = k <= ka;
-        let raw = Centroid {
-            mean: from_order_key(k),
-            weight: 1,
-        };
-        *d = if take_key { raw } else { c };
+        let take_key = key <= ka;
+        if let Some(d) = dst.get_mut(k) {
+            *d = if take_key { raw(key) } else { c };
+        }
         j += usize::from(take_key);
         i += usize::from(!take_key);
+        if k < back {
+            // back: the larger tail, the centroid on ties. An exhausted side reads as 0, which
+            // is no finite value's order key either.
+            let key = jb.checked_sub(1).and_then(|x| keys.get(x)).copied();
+            let c = ia.checked_sub(1).and_then(|x| a.get(x)).copied();
+            let ka = c.map_or(0, |c| order_key(c.mean));
+            let take_c = ka >= key.unwrap_or(0);
+            if let Some(d) = dst.get_mut(n - 1 - k) {
+                *d = if take_c {
+                    c.unwrap_or(empty)
+                } else {
+                    raw(key.unwrap_or(0))
+                };
+            }
+            ia -= usize::from(take_c);
+            jb -= usize::from(!take_c);
+        }
     }
 }
 
