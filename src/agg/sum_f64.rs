@@ -122,9 +122,11 @@ impl SumF64 {
         self.canonical().limbs.iter().all(|&l| l == 0)
     }
 
-    /// Adds a finite value without checking it. `x` must be finite.
+    /// Adds a finite value without checking it, for callers that already refused non-finite
+    /// values (a sketch's own `check_insert`). `x` must be finite: an infinity or NaN would
+    /// corrupt the sum (no panic, but a wrong value).
     #[inline]
-    fn add_finite(&mut self, x: f64) {
+    pub(crate) fn add_finite(&mut self, x: f64) {
         if self.pending >= MAX_PENDING {
             self.normalize();
         }

@@ -43,11 +43,7 @@ impl Mapping {
         let e = ((bits >> 52) & 0x7FF) as i64 - 1023;
         let s = f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52)) - 1.0;
         let l = ((A * s + B) * s + C) * s + e as f64;
-        // |l · m| ≤ 1024 / (C · ln γ) < 2^31 for every α this crate accepts. `floor` without a
-        // libm call on baseline x86-64: truncate, then step down for negative non-integers.
-        let v = l * self.multiplier;
-        let t = v as i32;
-        t - i32::from(f64::from(t) > v)
+        floor_i32(l * self.multiplier)
     }
 
     /// The smallest and largest index a normal positive double can have.
@@ -63,6 +59,20 @@ impl Mapping {
         // 2·lo·hi/(lo + hi) written so that nothing overflows (the result is ≤ hi)
         lo / ((1.0 + lo / hi) / 2.0)
     }
+}
+
+/// 1.5 · 2^52: adding it to `|v| < 2^51` rounds `v` to an integer (ties to even) that sits, in
+/// two's complement, in the low bits of the sum.
+const ROUNDER: f64 = 6_755_399_441_055_744.0;
+
+/// `⌊v⌋` for `|v| < 2^31`, with neither a libm call nor a saturating float → int conversion:
+/// round to the nearest integer with [`ROUNDER`], then step down if that went above `v`. For
+/// every index this crate computes, |v| ≤ 1024 / (C · ln γ) < 2^31.
+#[inline]
+fn floor_i32(v: f64) -> i32 {
+    let y = v + ROUNDER;
+    let nearest = y.to_bits() as u32 as i32; // the low 32 bits: round(v) in two's complement
+    nearest - i32::from(y - ROUNDER > v)
 }
 
 /// `L⁻¹(y)`: the `x` with `L(x) = y`.
@@ -101,6 +111,33 @@ mod tests {
                 let v = m.value(m.index(x));
                 assert!((v - x).abs() <= alpha * x, "α={alpha} x={x} v={v}");
             }
+        }
+    }
+
+    #[test]
+    fn floor_matches_std() {
+        let mut rng = SplitMix64::new(7);
+        let edges = [
+            0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            2.5,
+            -2.5,
+            1e-300,
+            -1e-300,
+            0.999_999_999_999_9,
+        ];
+        let big = [
+            2_147_483_647.0,
+            -2_147_483_648.0,
+            2_147_483_646.5,
+            -2_147_483_647.5,
+        ];
+        let random = (0..100_000).map(|_| (rng.unit() - 0.5) * 2f64.powi(rng.below(32) as i32));
+        for v in edges.into_iter().chain(big).chain(random) {
+            assert_eq!(f64::from(floor_i32(v)), v.floor(), "{v}");
         }
     }
 

@@ -101,26 +101,62 @@ pub(crate) fn merge_sorted(a: &[Centroid], b: &[Centroid], out: &mut Vec<Centroi
 }
 
 /// Merges sorted centroids with sorted raw values (order keys, weight 1 each).
+///
+/// A raw value sorts before a centroid with the same mean (its weight, 1, is the smallest), so
+/// comparing order keys alone gives the [`Centroid::total_cmp`] order. Like [`merge_sorted`]:
+/// branch-free on the comparison, from both ends at once, into a pre-sized output.
 pub(crate) fn merge_with_keys(a: &[Centroid], keys: &[u64], out: &mut Vec<Centroid>) {
-    out.reserve(a.len() + keys.len());
-    let (mut i, mut j) = (0, 0);
-    while let (Some(x), Some(&k)) = (a.get(i), keys.get(j)) {
-        // a raw value (weight 1) sorts before a centroid with the same mean and weight ≥ 1
-        let take_key = (u128::from(k) << 64 | 1) <= sort_key(x);
-        let raw = Centroid {
-            mean: from_order_key(k),
-            weight: 1,
-        };
-        out.push(if take_key { raw } else { *x });
-        j += usize::from(take_key);
-        i += usize::from(!take_key);
-    }
-    out.extend_from_slice(a.get(i..).unwrap_or_default());
-    let rest = keys.get(j..).unwrap_or_default();
-    out.extend(rest.iter().map(|&k| Centroid {
+    let n = a.len() + keys.len();
+    let base = out.len();
+    let empty = Centroid {
+        mean: 0.0,
+        weight: 0,
+    };
+    out.resize(base + n, empty);
+    let Some(dst) = out.get_mut(base..) else {
+        return;
+    };
+    let raw = |k: u64| Centroid {
         mean: from_order_key(k),
         weight: 1,
-    }));
+    };
+    let (mut i, mut j) = (0usize, 0usize); // front cursors
+    let (mut ia, mut jb) = (a.len(), keys.len()); // back cursors (exclusive)
+    let (front, back) = (n.div_ceil(2), n / 2);
+    for k in 0..front {
+        // front: the smaller head, the raw value on ties. An exhausted side reads as u64::MAX,
+        // which is no finite value's order key; both cannot be exhausted here.
+        let key = keys.get(j).copied().unwrap_or(u64::MAX);
+        let c = a.get(i).copied().unwrap_or(empty);
+        let ka = if i < a.len() {
+            order_key(c.mean)
+        } else {
+            u64::MAX
+        };
+        let take_key = key <= ka;
+        if let Some(d) = dst.get_mut(k) {
+            *d = if take_key { raw(key) } else { c };
+        }
+        j += usize::from(take_key);
+        i += usize::from(!take_key);
+        if k < back {
+            // back: the larger tail, the centroid on ties. An exhausted side reads as 0, which
+            // is no finite value's order key either.
+            let key = jb.checked_sub(1).and_then(|x| keys.get(x)).copied();
+            let c = ia.checked_sub(1).and_then(|x| a.get(x)).copied();
+            let ka = c.map_or(0, |c| order_key(c.mean));
+            let take_c = ka >= key.unwrap_or(0);
+            if let Some(d) = dst.get_mut(n - 1 - k) {
+                *d = if take_c {
+                    c.unwrap_or(empty)
+                } else {
+                    raw(key.unwrap_or(0))
+                };
+            }
+            ia -= usize::from(take_c);
+            jb -= usize::from(!take_c);
+        }
+    }
 }
 
 /// One greedy pass of the merging digest over centroids sorted by mean, holding `n` values.
@@ -257,6 +293,28 @@ mod tests {
         merge_with_keys(&a, &keys, &mut x);
         merge_sorted(&a, &as_centroids, &mut y);
         assert_eq!(x, y);
+    }
+
+    #[test]
+    fn merge_with_keys_matches_a_sort() {
+        let mut rng = crate::testkit::SplitMix64::new(4);
+        for _ in 0..2000 {
+            let mut a: Vec<Centroid> = (0..rng.below(8))
+                .map(|_| c(rng.below(5) as f64 - 2.0 + 0.0, 1 + rng.below(3) as u64))
+                .collect();
+            a.sort_by(Centroid::total_cmp);
+            let mut keys: Vec<u64> = (0..rng.below(8))
+                .map(|_| order_key(rng.below(5) as f64 - 2.0 + 0.0))
+                .collect();
+            keys.sort_unstable();
+            let mut want: Vec<Centroid> = a.clone();
+            want.extend(keys.iter().map(|&k| c(from_order_key(k), 1)));
+            want.sort_by(Centroid::total_cmp);
+            let mut got = vec![c(9.0, 9)];
+            merge_with_keys(&a, &keys, &mut got);
+            assert_eq!(got.first(), Some(&c(9.0, 9)));
+            assert_eq!(got.get(1..), Some(&want[..]));
+        }
     }
 
     #[test]

@@ -305,7 +305,7 @@ impl Insert<f64> for Quantiles {
     fn insert(&mut self, value: f64) -> Result<()> {
         self.check_insert(&value)?;
         let x = self.tally.insert(value); // -0.0 → +0.0
-        self.sum.insert(x)?;
+        self.sum.add_finite(x); // finite: checked above
         self.buffer.push(order_key(x));
         if self.buffer.len() >= BUFFER_CAPACITY {
             self.flush();
