@@ -78,7 +78,7 @@ pub mod tags {
     pub const WINDOWED: u16 = 0x0023;
     /// The metadata record of a stored metric (shard count, aggregate type).
     pub const STORE_META: u16 = 0x0030;
-    /// A [`Snapshot`](crate::store::Snapshot) of a metric's shards.
+    /// A `store::Snapshot` of a metric's shards (feature `store`).
     pub const SNAPSHOT: u16 = 0x0031;
     /// The dedup-by-ID sum used by the store conformance suite (tests only).
     pub const CONFORMANCE_ID_SUM: u16 = 0x003F;

@@ -3,7 +3,7 @@
 //! shardfold folds partial results computed by many stateless function instances, in whatever
 //! order they reach the store. That is only correct if merging does not care about order or
 //! grouping. Every aggregate in this crate therefore obeys these laws, checked by property tests
-//! for every type through one shared suite (the `testkit` feature, [`crate::testkit`]):
+//! for every type through one shared suite (the `testkit` feature, module `testkit`):
 //!
 //! | law | statement |
 //! |---|---|
