@@ -1,10 +1,10 @@
 //! Quantile sketches against the crates a user would otherwise pick, side by side per group.
 //!
-//! `cargo bench --bench quantiles -- --warm-up-time 1 --measurement-time 2`
+//! `cargo bench --bench sketches -- --warm-up-time 1 --measurement-time 2 quantiles`
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput};
 use shardfold::testkit::SplitMix64;
 use shardfold::{Insert, LogHistogram, Merge, Quantiles};
 use sketches_ddsketch::{Config, DDSketch};
@@ -153,6 +153,3 @@ pub fn benches(c: &mut Criterion) {
     ingest(c);
     merge(c);
 }
-
-criterion_group!(quantile_benches, benches);
-criterion_main!(quantile_benches);

@@ -2,14 +2,14 @@
 //! cardinality-estimator, side by side in the same groups and the same run.
 //!
 //! ```text
-//! cargo bench --bench hll -- --warm-up-time 1 --measurement-time 2
+//! cargo bench --bench sketches -- --warm-up-time 1 --measurement-time 2 hll
 //! ```
 
 use std::hint::black_box;
 
 use ahash::RandomState;
 use cardinality_estimator::CardinalityEstimator;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput};
 use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use shardfold::hash::stable_hash;
 use shardfold::{Distinct, Insert, Merge, codec};
@@ -282,6 +282,3 @@ pub fn benches(c: &mut Criterion) {
     count_dense(c);
     codec_and_sizes(c);
 }
-
-criterion_group!(hll, benches);
-criterion_main!(hll);
