@@ -27,9 +27,13 @@
 //! are applied for the merged `T = max(T₁, T₂)`. Closing and eviction are a pure function of the
 //! set of windows and `T`, and `max` is commutative and associative, so the merge is too. A
 //! window whose ID sets share a fingerprint on both sides is refused with
-//! [`Error::OverlappingState`]. Folding disjoint event sets
-//! separately and merging equals folding them in one stream whenever no event was late in
-//! either: events are never late when each arrives within the allowed lateness.
+//! [`Error::OverlappingState`]. Overlap can only be seen while a window is open on both sides:
+//! a closed window has dropped its IDs, so two states that share events of a window closed on
+//! either side cannot be told apart from disjoint ones. Merge states folded from disjoint event
+//! sets — write shards are, by construction (an event's shard is the hash of its ID). Folding
+//! disjoint event sets separately and merging equals folding them in one stream whenever no
+//! event was late in either: events are never late when each arrives within the allowed
+//! lateness.
 //!
 //! # Queries
 //!
