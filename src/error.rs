@@ -176,7 +176,6 @@ impl Error {
     }
 
     /// Shorthand for [`Error::IncompatibleParams`].
-    #[allow(dead_code)] // used by the parameterised aggregates (sketches, windows)
     pub(crate) fn incompatible(
         what: &'static str,
         left: impl core::fmt::Display,

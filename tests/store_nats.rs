@@ -40,18 +40,5 @@ async fn the_server_payload_limit_is_reported() {
 
 #[tokio::test]
 async fn connection_errors_never_show_the_password() {
-    let err = shardfold::store::connect("nats://u:hunter2@127.0.0.1:1/b")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            shardfold::Error::Store {
-                backend: "nats",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    store_common::connect_errors_hide_password("nats", &["nats://u:hunter2@127.0.0.1:1/b"]).await;
 }

@@ -35,6 +35,21 @@ pub async fn store_or_skip(url: &str) -> Option<Arc<dyn KvStore>> {
     }
 }
 
+/// Connecting to an unreachable server with each of `urls` (whose password is `hunter2`) fails
+/// with `Error::Store` for `backend`, and neither the message nor `Debug` shows the password.
+pub async fn connect_errors_hide_password(backend: &str, urls: &[&str]) {
+    for url in urls {
+        let err = connect(url)
+            .await
+            .expect_err("connecting to port 1 must fail");
+        assert!(
+            matches!(&err, shardfold::Error::Store { backend: b, .. } if *b == backend),
+            "{err}"
+        );
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    }
+}
+
 /// Starts race worker `worker` in a child process running test `child_test` of this binary.
 pub fn spawn_child(child_test: &str, url: &str, metric: &str, shards: u32, worker: u32) -> Child {
     let exe = std::env::current_exe().expect("current_exe");
