@@ -60,7 +60,7 @@ fn bad(reason: String) -> Error {
     }
 }
 
-#[allow(dead_code)]
+#[allow(dead_code)] // used only when a backend feature is off
 fn not_compiled(scheme: &str, feature: &str) -> Error {
     bad(format!(
         "{scheme}:// needs cargo feature `{feature}`, not compiled into this build"
