@@ -144,6 +144,29 @@ pub enum Error {
         message: String,
     },
 
+    /// The backend does not offer an operation a layout needs (for example listing keys by
+    /// prefix); nothing was written.
+    #[error("{backend} store does not implement {operation}")]
+    NotImplemented {
+        /// The backend.
+        backend: &'static str,
+        /// The missing operation (`"list"`, `"delete"`).
+        operation: &'static str,
+    },
+
+    /// An event's time is further ahead of the writer's clock than the metric's allowed skew
+    /// (a timestamp in microseconds, a wrong producer clock). Refused per event, nothing
+    /// folded or written for it: one outlier must not move a metric's clock or hide its data.
+    #[error("event time {time_ms} ms is more than {skew_ms} ms ahead of the clock ({now_ms} ms)")]
+    FutureEvent {
+        /// The event's time, milliseconds since the epoch.
+        time_ms: u64,
+        /// The writer's clock when it checked.
+        now_ms: u64,
+        /// The metric's allowed skew ahead of the clock.
+        skew_ms: u64,
+    },
+
     /// A conditional write kept losing to concurrent writers: the fold loop gave up on one
     /// shard of a metric after its bounded number of attempts. Nothing of that shard's part of
     /// the batch was applied; fold the same events again later (dedup makes that safe).

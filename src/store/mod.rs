@@ -139,6 +139,45 @@ pub trait KvStore: Send + Sync {
         expected: Version,
     ) -> StoreFuture<'a, WriteOutcome>;
 
+    /// Lists every key that starts with `prefix`, in ascending byte order.
+    ///
+    /// Layouts list "directories": prefixes that end with `/`. Backends may rely on that to
+    /// list efficiently (NATS lists whole subject tokens); any other prefix still works but
+    /// may cost a listing of its parent directory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the backend fails; [`Error::NotImplemented`] from a backend
+    /// that cannot list (the default).
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        let _ = prefix;
+        Box::pin(async move {
+            Err(Error::NotImplemented {
+                backend: self.backend(),
+                operation: "list",
+            })
+        })
+    }
+
+    /// Deletes `key` whatever its version: `true` when it existed.
+    ///
+    /// Versions of a key created again after a delete may start over, so a layout must not
+    /// re-create a deleted key that a writer may still hold a version of (shardfold's layouts
+    /// delete only keys that are never written again: expired buckets, compacted records).
+    ///
+    /// # Errors
+    ///
+    /// As [`list`](KvStore::list).
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        let _ = key;
+        Box::pin(async move {
+            Err(Error::NotImplemented {
+                backend: self.backend(),
+                operation: "delete",
+            })
+        })
+    }
+
     /// The largest value this store accepts, in bytes. Default: unbounded.
     fn max_value_bytes(&self) -> usize {
         usize::MAX
