@@ -80,6 +80,15 @@ pub mod tags {
     pub const STORE_META: u16 = 0x0030;
     /// A `store::Snapshot` of a metric's shards (feature `store`).
     pub const SNAPSHOT: u16 = 0x0031;
+    /// The metadata record of a stored series (`store::Series`: windows, horizon,
+    /// retention, shards, aggregate type and parameters).
+    pub const SERIES_META: u16 = 0x0032;
+    /// One appended record of a series bucket: a batch's events, not yet compacted.
+    pub const SERIES_RECORD: u16 = 0x0033;
+    /// The base state of one shard of a series bucket: window aggregates, remembered IDs.
+    pub const SERIES_BASE: u16 = 0x0034;
+    /// A series' sweep cursor: how far sealing and eviction have gone.
+    pub const SERIES_CURSOR: u16 = 0x0035;
     /// The dedup-by-ID sum used by the store conformance suite (tests only).
     pub const CONFORMANCE_ID_SUM: u16 = 0x003F;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.

@@ -57,6 +57,9 @@ pub trait FoldState<E: ?Sized>: Aggregate {
 pub enum EventOutcome {
     /// Folded and durably written.
     Folded,
+    /// Durably appended to its bucket's records ([`Series`](super::Series)); a compaction
+    /// folds it exactly once, or counts it as a duplicate if an earlier delivery was folded.
+    Accepted,
     /// Already in the stored state (including a lost-reply write of this very call).
     Duplicate,
     /// Refused as late by the state.

@@ -64,6 +64,7 @@ mod nats;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+mod series;
 mod snapshot;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -83,6 +84,10 @@ pub use nats::NatsStore;
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub use series::{
+    Clock, MAX_WINDOWS_PER_BUCKET, Maintenance, ManualClock, Series, SeriesConfig, SeriesValue,
+    SeriesView, SystemClock, Tally,
+};
 pub use snapshot::{ShardSnapshot, Snapshot};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

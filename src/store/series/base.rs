@@ -1,0 +1,272 @@
+//! The base state of one shard of a bucket: each window's aggregate, the fingerprints of the
+//! events folded into it (until the bucket is sealed), the records already absorbed, and
+//! counters. Compaction folds pending records into it; a query does the same on a copy.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::record::Record;
+use crate::Aggregate;
+use crate::codec::{self, Codec, Limits, Reader, tags, write_section_with};
+use crate::dedup::{read_sorted, write_sorted};
+use crate::error::{Error, Result};
+use crate::merge::Insert;
+
+const SEALED: u8 = 1;
+
+/// Counters of what became of the events offered to a bucket shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Events folded into a window.
+    pub folded: u64,
+    /// Deliveries of an event already folded (refused, not folded).
+    pub duplicates: u64,
+    /// Events refused as late: by the writer (older than the horizon) or at compaction
+    /// (their bucket had been sealed).
+    pub late: u64,
+    /// Events whose value the aggregate refused at compaction (an exact sum leaving its
+    /// range): counted, not folded, not remembered.
+    pub rejected: u64,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, other: &Tally) {
+        self.folded = self.folded.saturating_add(other.folded);
+        self.duplicates = self.duplicates.saturating_add(other.duplicates);
+        self.late = self.late.saturating_add(other.late);
+        self.rejected = self.rejected.saturating_add(other.rejected);
+    }
+}
+
+/// One shard of one bucket (type tag [`tags::SERIES_BASE`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Base<A> {
+    pub(crate) sealed: bool,
+    pub(crate) tally: Tally,
+    /// Records folded into this base and perhaps not yet deleted (ascending).
+    pub(crate) absorbed: Vec<u128>,
+    /// Window start → aggregate.
+    pub(crate) windows: BTreeMap<u64, A>,
+    /// Fingerprints of folded events, ascending; empty once sealed.
+    pub(crate) ids: Vec<u64>,
+}
+
+impl<A> Default for Base<A> {
+    fn default() -> Self {
+        Base {
+            sealed: false,
+            tally: Tally::default(),
+            absorbed: Vec::new(),
+            windows: BTreeMap::new(),
+            ids: Vec::new(),
+        }
+    }
+}
+
+/// Folds records into a base: dedups against the base's IDs and the IDs folded so far.
+pub(crate) struct Folder<'a, A> {
+    pub(crate) base: Base<A>,
+    template: &'a A,
+    window_ms: u64,
+    new_ids: HashSet<u64>,
+    /// Whether anything changed.
+    pub(crate) changed: bool,
+}
+
+impl<'a, A: Aggregate> Folder<'a, A> {
+    pub(crate) fn new(base: Base<A>, template: &'a A, window_ms: u64) -> Self {
+        Folder {
+            base,
+            template,
+            window_ms,
+            new_ids: HashSet::new(),
+            changed: false,
+        }
+    }
+
+    fn seen(&self, fp: u64) -> bool {
+        self.new_ids.contains(&fp) || self.base.ids.binary_search(&fp).is_ok()
+    }
+
+    /// Folds the events of `record` that belong to this shard (`mine`), unless the base
+    /// absorbed the record already. `count_late`: this shard counts the record's late events.
+    pub(crate) fn absorb<V>(
+        &mut self,
+        id: u128,
+        record: &Record<V>,
+        mine: impl Fn(u64) -> bool,
+        count_late: bool,
+    ) -> Result<()>
+    where
+        A: Insert<V>,
+        V: Clone,
+    {
+        if self.base.absorbed.binary_search(&id).is_ok() {
+            return Ok(());
+        }
+        self.changed = true;
+        if count_late {
+            self.base.tally.late = self.base.tally.late.saturating_add(record.late);
+        }
+        for (fp, t, v) in record.events.iter().filter(|e| mine(e.0)) {
+            self.offer(*fp, *t, v)?;
+        }
+        Ok(())
+    }
+
+    fn offer<V: Clone>(&mut self, fp: u64, time_ms: u64, value: &V) -> Result<()>
+    where
+        A: Insert<V>,
+    {
+        if self.base.sealed {
+            self.base.tally.late = self.base.tally.late.saturating_add(1);
+            return Ok(());
+        }
+        if self.seen(fp) {
+            self.base.tally.duplicates = self.base.tally.duplicates.saturating_add(1);
+            return Ok(());
+        }
+        let start = time_ms - time_ms % self.window_ms;
+        let inserted = match self.base.windows.get_mut(&start) {
+            Some(window) => window.insert(value.clone()),
+            None => {
+                let mut window = self.template.clone();
+                let r = window.insert(value.clone());
+                if r.is_ok() {
+                    self.base.windows.insert(start, window);
+                }
+                r
+            }
+        };
+        let tally = &mut self.base.tally;
+        match inserted {
+            Ok(()) => {
+                self.new_ids.insert(fp);
+                tally.folded = tally.folded.saturating_add(1);
+            }
+            Err(_) => tally.rejected = tally.rejected.saturating_add(1),
+        }
+        Ok(())
+    }
+
+    /// Seals the bucket: drops its IDs; later events of it are late.
+    pub(crate) fn seal(&mut self) {
+        if !self.base.sealed {
+            self.base.sealed = true;
+            self.changed = true;
+        }
+    }
+
+    /// The base after folding, with `absorbed` as its record list.
+    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> Base<A> {
+        if self.base.absorbed != absorbed {
+            self.changed = true;
+        }
+        self.base.absorbed = absorbed;
+        if self.base.sealed {
+            self.base.ids = Vec::new();
+        } else if !self.new_ids.is_empty() {
+            let mut ids = std::mem::take(&mut self.base.ids);
+            ids.extend(self.new_ids.drain());
+            ids.sort_unstable();
+            self.base.ids = ids;
+        }
+        self.base
+    }
+}
+
+impl<A: Codec> Codec for Base<A> {
+    const TYPE_TAG: u16 = tags::SERIES_BASE;
+
+    fn write_payload(&self, out: &mut Vec<u8>) {
+        out.push(if self.sealed { SEALED } else { 0 });
+        let t = &self.tally;
+        for x in [t.folded, t.duplicates, t.late, t.rejected] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        let n = u32::try_from(self.absorbed.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&n.to_le_bytes());
+        for id in &self.absorbed {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        let n = u32::try_from(self.windows.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&n.to_le_bytes());
+        for (start, agg) in &self.windows {
+            out.extend_from_slice(&start.to_le_bytes());
+            write_section_with(out, |o| codec::encode_into(agg, o));
+        }
+        write_section_with(out, |o| write_sorted(&self.ids, o));
+    }
+
+    fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
+        crate::agg::no_params(params)?;
+        let mut r = Reader::new(payload);
+        let sealed = match r.u8("base flags")? {
+            0 => false,
+            SEALED => true,
+            f => return Err(Error::invalid_state(format!("base flags {f:#04x}"))),
+        };
+        let tally = Tally {
+            folded: r.u64("base folded")?,
+            duplicates: r.u64("base duplicates")?,
+            late: r.u64("base late")?,
+            rejected: r.u64("base rejected")?,
+        };
+        let absorbed = read_absorbed(&mut r)?;
+        let windows = read_windows(&mut r, limits)?;
+        let ids = read_sorted(r.section("base fingerprints")?)?;
+        r.finish("base")?;
+        if sealed && !ids.is_empty() {
+            return Err(Error::invalid_state("a sealed base remembers IDs"));
+        }
+        if ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::invalid_state("base fingerprints not ascending"));
+        }
+        Ok(Base {
+            sealed,
+            tally,
+            absorbed,
+            windows,
+            ids,
+        })
+    }
+}
+
+fn read_absorbed(r: &mut Reader<'_>) -> Result<Vec<u128>> {
+    let n = r.u32("absorbed record count")? as usize;
+    if n.saturating_mul(16) > r.remaining() {
+        return Err(Error::Truncated {
+            context: "absorbed records",
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = u128::from_le_bytes(r.array::<16>("absorbed record")?);
+        if out.last().is_some_and(|&last| last >= id) {
+            return Err(Error::invalid_state("absorbed records not ascending"));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+fn read_windows<A: Codec>(r: &mut Reader<'_>, limits: &Limits) -> Result<BTreeMap<u64, A>> {
+    let n = r.u32("base window count")? as usize;
+    // every window takes at least 12 bytes (start and section length)
+    if n.saturating_mul(12) > r.remaining() {
+        return Err(Error::Truncated {
+            context: "base windows",
+        });
+    }
+    let mut out = BTreeMap::new();
+    let mut prev = None;
+    for _ in 0..n {
+        let start = r.u64("window start")?;
+        if prev.is_some_and(|p| p >= start) {
+            return Err(Error::invalid_state("base windows not ascending"));
+        }
+        prev = Some(start);
+        let agg = codec::decode_with::<A>(r.section("window aggregate")?, limits)?;
+        out.insert(start, agg);
+    }
+    Ok(out)
+}

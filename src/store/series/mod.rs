@@ -1,0 +1,428 @@
+//! [`Series`]: event-time windows stored so that a fold touches only what its batch touches.
+//!
+//! A [`Metric`](super::Metric) keeps each shard's whole state — every window, every remembered
+//! ID — in one value, so every fold rewrites all of it and its cost grows with the metric's
+//! age. A `Series` partitions state by **event-time bucket** (a group of windows) and
+//! **shard**, and lets a fold **append** instead of rewrite:
+//!
+//! ```text
+//!  fold(batch) ─► refuse: time > now + skew (FutureEvent), time < now − H (Late)
+//!              ─► group by bucket = time / B ─► create <m>/r/<bucket>/<record id>   (no read)
+//!              ─► sometimes (1 in compact_every) compact the buckets it appended to
+//!  compact(bucket) ─► list <m>/r/<bucket>/, read the records and the K bases
+//!                     <m>/b/<bucket>/<shard>; fold each record's events of each shard
+//!                     (dedup against the base's IDs); compare-and-set each base; then
+//!                     delete the records (a crash before the delete is harmless: every
+//!                     base lists the records it absorbed)
+//!  query [from, to) ─► for the buckets in range only: bases + pending records, merged
+//! ```
+//!
+//! This is the shape of an LSM tree or ClickHouse's MergeTree (immutable parts appended,
+//! merged in the background, reads merge parts on the fly), kept to single-key conditional
+//! writes so S3 (`If-None-Match`/`If-Match`) and DynamoDB (`ConditionExpression`) can hold it
+//! too, as Delta Lake and Iceberg commit on object stores. FORMAT.md specifies every key and
+//! value byte by byte.
+//!
+//! # Keys
+//!
+//! | key | value | written by |
+//! |---|---|---|
+//! | `<m>/meta` | parameters: window W, bucket B, horizon H, retention R, grace G, shards K, aggregate type and parameters | the first open (create-if-absent) |
+//! | `<m>/cursor` | next bucket to seal, next bucket to evict | [`Series::maintain`] (compare-and-set) |
+//! | `<m>/r/<bucket>/<record id>` | a batch's events of one bucket: fingerprint, time, value | [`Series::fold`] (create, unique key) |
+//! | `<m>/b/<bucket>/<shard>` | per window of the bucket its aggregate; the IDs folded; absorbed records; counters | compaction (compare-and-set) |
+//!
+//! `<bucket>` is `time / B` as 16 hex digits and `<shard>` 4 hex digits, so byte order is time
+//! order. An event's shard is its ID's fingerprint mod K.
+//!
+//! # Exactly once, and what is late
+//!
+//! The writer's clock ([`Clock`], the wall clock by default) decides, never an event time:
+//!
+//! * an event more than `max_skew` ahead of the clock is refused with
+//!   [`Error::FutureEvent`] — nothing is written for it, so one event stamped in
+//!   microseconds or days ahead cannot move any decision;
+//! * an event older than `now − H` is [`EventOutcome::Late`]: refused and counted;
+//! * every other event is appended ([`EventOutcome::Accepted`]) and folded by a compaction
+//!   exactly once: a later delivery of it, within the horizon, is a duplicate whatever the
+//!   number of writers, the order of their batches, or the time between deliveries.
+//!
+//! A bucket keeps its events' IDs until `end + H + G` (G, the *grace*, bounds how long a fold
+//! may take from reading its clock to its last append); then a compaction **seals** it: the
+//! IDs are dropped, and an event of it arriving later (only possible from a writer slower than
+//! G) is counted late. A bucket is deleted from the store `R + G` after it ends.
+//!
+//! Sealing and eviction are compare-and-set writes of the base: a compactor that read the
+//! base before it was sealed or deleted fails its write, re-reads, and sees the seal.
+//!
+//! # Cost
+//!
+//! A fold is one create per bucket its batch touches (no read). A compaction reads and writes
+//! one bucket. Neither depends on the metric's age, retention or horizon; a query reads only
+//! the buckets in its range.
+
+mod base;
+mod clock;
+mod compact;
+mod config;
+mod keys;
+mod query;
+mod record;
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::future::join_all;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::fold::{EventOutcome, FoldReport};
+use super::{KvStore, WriteOutcome};
+use crate::Aggregate;
+use crate::codec;
+use crate::dedup::Event;
+use crate::error::{Error, Result};
+use crate::merge::Insert;
+
+pub use base::Tally;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use compact::Maintenance;
+pub use config::{MAX_WINDOWS_PER_BUCKET, SeriesConfig};
+pub use query::SeriesView;
+
+use config::SeriesMeta;
+use keys::Keys;
+use record::Record;
+
+/// Records are split so that none exceeds this many bytes (well under DynamoDB's 400 KB).
+const MAX_RECORD_BYTES: usize = 256 << 10;
+
+/// What a series' event values must be: stored in records, folded into `A` by compactions.
+pub trait SeriesValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValue for T {}
+
+/// A windowed metric of aggregate `A` fed with events of value `V`, in the bucketed layout of
+/// the [module docs](self).
+///
+/// ```
+/// # #[cfg(feature = "store")] {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use shardfold::store::{EventOutcome, ManualClock, MemoryStore, Series, SeriesConfig};
+/// use shardfold::{Event, Stats};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let clock = ManualClock::new(3_600_000);
+/// let config = SeriesConfig::new(Stats::default())
+///     .window(Duration::from_secs(60))
+///     .clock(Arc::new(clock.clone()));
+/// let series = Series::<Stats, f64>::open(Arc::new(MemoryStore::new()), "latency", config).await?;
+/// let batch = [Event::new("a", 3_590_000, 2.0), Event::new("b", 3_595_000, 4.0)];
+/// let report = series.fold(&batch).await?;
+/// assert_eq!(report.outcomes[0], EventOutcome::Accepted);
+/// series.fold(&batch[..1]).await?; // a redelivery: counted as a duplicate, not folded
+/// let view = series.query_range(3_540_000, 3_600_000).await?;
+/// assert_eq!(view.window(3_540_000).map(|s| s.sum()), Some(6.0));
+/// assert_eq!(view.tally().duplicates, 1);
+/// # Ok::<(), shardfold::Error>(()) }).unwrap();
+/// # }
+/// ```
+pub struct Series<A, V> {
+    store: Arc<dyn KvStore>,
+    name: String,
+    keys: Keys,
+    cfg: SeriesConfig<A>,
+    meta: SeriesMeta,
+    ids: RecordIds,
+    _value: PhantomData<fn(V)>,
+}
+
+impl<A, V> std::fmt::Debug for Series<A, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("backend", &self.store.backend())
+            .field("name", &self.name)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unique record ids: a random 64-bit writer id and a counter.
+#[derive(Debug)]
+struct RecordIds {
+    writer: u64,
+    next: AtomicU64,
+}
+
+impl RecordIds {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let writer = RandomState::new().hash_one((nanos, std::process::id()));
+        RecordIds {
+            writer,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> u128 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        (u128::from(self.writer) << 64) | u128::from(n)
+    }
+
+    /// A cheap pseudo-random draw (SplitMix64 of the counter): true with probability `1 / n`.
+    fn one_in(&self, n: u32) -> bool {
+        if n == 0 {
+            return false;
+        }
+        let mut z = self
+            .next
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(self.writer)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % u64::from(n) == 0
+    }
+}
+
+/// One record to append: its bucket, key, bytes and the batch indexes it carries.
+struct Pending {
+    bucket: u64,
+    key: Vec<u8>,
+    bytes: Vec<u8>,
+    indexes: Vec<usize>,
+}
+
+impl<A, V> Series<A, V>
+where
+    A: Aggregate + Insert<V>,
+    V: SeriesValue,
+{
+    /// Opens series `name`: records its parameters on first use, else checks them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] for a bad name or configuration;
+    /// [`Error::IncompatibleParams`] naming the parameter and both values when the series
+    /// exists with other parameters, and [`Error::WrongType`] when it holds another
+    /// aggregate (or is a [`Metric`](super::Metric)) — before anything is written;
+    /// [`Error::Store`].
+    pub async fn open(store: Arc<dyn KvStore>, name: &str, config: SeriesConfig<A>) -> Result<Self> {
+        super::meta::validate(name, 1)?;
+        config.validate()?;
+        let keys = Keys::new(&*store, name);
+        let meta = config.meta();
+        let series = Series {
+            store,
+            name: name.to_owned(),
+            keys,
+            cfg: config,
+            meta,
+            ids: RecordIds::new(),
+            _value: PhantomData,
+        };
+        series.ensure_meta().await?;
+        Ok(series)
+    }
+
+    async fn ensure_meta(&self) -> Result<()> {
+        let key = self.keys.meta();
+        let stored = match self.store.read(&key).await? {
+            Some((bytes, _)) => codec::decode::<SeriesMeta>(&bytes)?,
+            None => match self.store.create(&key, &codec::encode(&self.meta)).await? {
+                WriteOutcome::Written(_) => {
+                    self.create_cursor().await?;
+                    return Ok(());
+                }
+                WriteOutcome::Conflict => match self.store.read(&key).await? {
+                    Some((bytes, _)) => codec::decode::<SeriesMeta>(&bytes)?,
+                    None => return Err(Error::store(self.store.backend(), "metadata key vanished")),
+                },
+            },
+        };
+        self.meta.check_against(&stored)
+    }
+
+    /// The series' name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &SeriesConfig<A> {
+        &self.cfg
+    }
+
+    fn bucket_of(&self, time_ms: u64) -> u64 {
+        time_ms / self.meta.bucket_ms
+    }
+
+    fn bucket_end(&self, bucket: u64) -> u64 {
+        bucket.saturating_add(1).saturating_mul(self.meta.bucket_ms)
+    }
+
+    /// Folds a batch: appends its events to their buckets; see the [module docs](self).
+    ///
+    /// Per event, in batch order: [`EventOutcome::Accepted`] (appended), `Duplicate` (an
+    /// earlier event of the same batch has its ID), `Late` (older than `now − horizon`), or
+    /// `Failed` — [`Error::FutureEvent`], a value the aggregate refuses (NaN, …), or a store
+    /// error after the retries (redeliver those). Compactions this fold runs afterwards never
+    /// change the report: their failures are logged and left to the next compaction.
+    ///
+    /// # Errors
+    ///
+    /// None at batch level today; per-event failures are in the report.
+    pub async fn fold(&self, events: &[Event<V>]) -> Result<FoldReport> {
+        let now = self.cfg.clock.now_ms();
+        let mut outcomes = vec![EventOutcome::Accepted; events.len()];
+        let (groups, late) = self.screen(events, now, &mut outcomes);
+        let pending = self.build_records(events, &groups, late, now, &mut outcomes);
+        let results = join_all(pending.iter().map(|p| self.append(&p.key, &p.bytes))).await;
+        let mut touched = Vec::new();
+        for (p, result) in pending.iter().zip(results) {
+            match result {
+                Ok(()) => touched.push(p.bucket),
+                Err(e) => {
+                    for &i in &p.indexes {
+                        if let Some(o) = outcomes.get_mut(i) {
+                            *o = EventOutcome::Failed(e.clone());
+                        }
+                    }
+                }
+            }
+        }
+        touched.dedup();
+        self.after_fold(&touched).await;
+        Ok(FoldReport { outcomes })
+    }
+
+    /// Refuses future, late, in-batch duplicate and invalid events; groups the rest by bucket.
+    fn screen(
+        &self,
+        events: &[Event<V>],
+        now: u64,
+        outcomes: &mut [EventOutcome],
+    ) -> (BTreeMap<u64, Vec<usize>>, u64) {
+        let (skew, horizon) = (self.cfg.skew_ms, self.meta.horizon_ms);
+        let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut seen = HashSet::with_capacity(events.len());
+        let mut scratch = self.cfg.template.clone();
+        let mut late = 0u64;
+        for ((i, e), out) in events.iter().enumerate().zip(outcomes.iter_mut()) {
+            let t = e.time_ms;
+            if t > now.saturating_add(skew) {
+                *out = EventOutcome::Failed(Error::FutureEvent {
+                    time_ms: t,
+                    now_ms: now,
+                    skew_ms: skew,
+                });
+            } else if t.saturating_add(horizon) < now {
+                *out = EventOutcome::Late;
+                late += 1;
+            } else if seen.contains(&e.id.fingerprint()) {
+                *out = EventOutcome::Duplicate;
+            } else if let Err(err) = scratch.insert(e.value.clone()) {
+                *out = EventOutcome::Failed(err);
+            } else {
+                seen.insert(e.id.fingerprint());
+                groups.entry(self.bucket_of(t)).or_default().push(i);
+            }
+        }
+        (groups, late)
+    }
+
+    /// Encodes the records of a batch, splitting a bucket's events at [`MAX_RECORD_BYTES`].
+    /// The batch's late count rides on its first record (or on a record of its own).
+    fn build_records(
+        &self,
+        events: &[Event<V>],
+        groups: &BTreeMap<u64, Vec<usize>>,
+        late: u64,
+        now: u64,
+        outcomes: &mut [EventOutcome],
+    ) -> Vec<Pending> {
+        let mut out = Vec::new();
+        let mut late_left = late;
+        for (&bucket, indexes) in groups {
+            let mut rec = Record::default();
+            let mut idx = Vec::new();
+            let mut size = 0;
+            for &i in indexes {
+                let Some(e) = events.get(i) else { continue };
+                let mut probe = Vec::new();
+                if let Err(err) = Record::write_event(e.id.fingerprint(), e.time_ms, &e.value, &mut probe) {
+                    if let Some(o) = outcomes.get_mut(i) {
+                        *o = EventOutcome::Failed(err);
+                    }
+                    continue;
+                }
+                if size + probe.len() > MAX_RECORD_BYTES && !rec.events.is_empty() {
+                    out.push(self.pending(bucket, std::mem::take(&mut rec), std::mem::take(&mut idx), &mut late_left));
+                    size = 0;
+                }
+                size += probe.len();
+                rec.events.push((e.id.fingerprint(), e.time_ms, e.value.clone()));
+                idx.push(i);
+            }
+            if !rec.events.is_empty() {
+                out.push(self.pending(bucket, rec, idx, &mut late_left));
+            }
+        }
+        if late_left > 0 {
+            out.push(self.pending(self.bucket_of(now), Record::default(), Vec::new(), &mut late_left));
+        }
+        out
+    }
+
+    fn pending(&self, bucket: u64, mut rec: Record<V>, indexes: Vec<usize>, late: &mut u64) -> Pending {
+        rec.late = std::mem::take(late);
+        Pending {
+            bucket,
+            key: self.keys.record(bucket, self.ids.next()),
+            bytes: codec::encode(&rec),
+            indexes,
+        }
+    }
+
+    /// Creates one record, retrying store errors with the same key: a retry of a create that
+    /// had landed finds the key taken, which means written.
+    async fn append(&self, key: &[u8], bytes: &[u8]) -> Result<()> {
+        let policy = &self.cfg.policy;
+        let mut last = None;
+        for attempt in 1..=policy.max_attempts {
+            match self.store.create(key, bytes).await {
+                Ok(_) => return Ok(()),
+                Err(e @ Error::Store { .. }) => {
+                    tracing::warn!(series = %self.name, attempt, error = %e, "append failed, retrying");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+            if attempt < policy.max_attempts {
+                policy.sleep(attempt).await;
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::store(self.store.backend(), "append gave up")))
+    }
+
+    /// Compacts some of the buckets just appended to, and sometimes sweeps sealing and
+    /// eviction; failures are logged only (the records are durable).
+    async fn after_fold(&self, touched: &[u64]) {
+        let every = self.cfg.compact_every;
+        let chosen: Vec<u64> = touched.iter().copied().filter(|_| self.ids.one_in(every)).collect();
+        for r in join_all(chosen.iter().map(|&b| self.compact_bucket(b))).await {
+            if let Err(e) = r {
+                tracing::warn!(series = %self.name, error = %e, "compaction failed");
+            }
+        }
+        if self.ids.one_in(every.saturating_mul(4)) {
+            if let Err(e) = self.maintain().await {
+                tracing::warn!(series = %self.name, error = %e, "maintenance failed");
+            }
+        }
+    }
+}

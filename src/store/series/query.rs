@@ -1,0 +1,223 @@
+//! Queries: read the buckets of a time range (bases and pending records), merge their shards.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+
+use super::base::Tally;
+use super::{Series, SeriesValue};
+use crate::Aggregate;
+use crate::error::Result;
+use crate::merge::Insert;
+
+/// The windows of a series over a time range, every shard and pending record merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesView<A> {
+    window_ms: u64,
+    template: A,
+    windows: BTreeMap<u64, A>,
+    tally: Tally,
+    pending: usize,
+}
+
+impl<A: Aggregate> SeriesView<A> {
+    /// The window width in milliseconds.
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+
+    /// The aggregate of the window starting at `start`, if it holds events.
+    pub fn window(&self, start: u64) -> Option<&A> {
+        self.windows.get(&start)
+    }
+
+    /// Every window holding events, by start, ascending.
+    pub fn windows(&self) -> impl Iterator<Item = (u64, &A)> + '_ {
+        self.windows.iter().map(|(s, a)| (*s, a))
+    }
+
+    /// How many windows hold events.
+    pub fn window_count(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Counters of the buckets read: folded, duplicate, late and rejected events (pending
+    /// records included).
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// Records read that no compaction had folded yet.
+    pub fn pending_records(&self) -> usize {
+        self.pending
+    }
+
+    /// The merge of every window.
+    ///
+    /// # Errors
+    ///
+    /// A merge error of the aggregate (none for windows of one series).
+    pub fn total(&self) -> Result<A> {
+        self.range(0, u64::MAX)
+    }
+
+    /// The merge of the windows starting in `[from_ms, to_ms)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`total`](Self::total).
+    pub fn range(&self, from_ms: u64, to_ms: u64) -> Result<A> {
+        let mut acc = self.template.clone();
+        for a in self.windows.range(from_ms..to_ms).map(|(_, a)| a) {
+            acc.merge(a)?;
+        }
+        Ok(acc)
+    }
+
+    /// Hopping windows `k` windows wide, one window apart: for every window start `s` with
+    /// events, the merge of the windows starting in `[s − (k−1)·W, s]`. Linear in the windows
+    /// held: a two-stack queue (each window enters and leaves it once; merges are not
+    /// undone, so no inverse is needed).
+    ///
+    /// # Errors
+    ///
+    /// As [`total`](Self::total).
+    pub fn hopping(&self, k: u64) -> Result<Vec<(u64, A)>> {
+        let span = self.window_ms.saturating_mul(k.max(1) - 1);
+        let mut queue = TwoStacks::new(self.template.clone());
+        let mut out = Vec::with_capacity(self.windows.len());
+        for (&start, a) in &self.windows {
+            queue.push(start, a)?;
+            queue.drop_before(start.saturating_sub(span))?;
+            out.push((start, queue.merged()?));
+        }
+        Ok(out)
+    }
+}
+
+/// A FIFO of window aggregates with O(1) amortised merge of its contents: the back stack keeps
+/// a running merge of what was pushed; the front stack keeps suffix merges, rebuilt from the
+/// back stack when it runs dry.
+struct TwoStacks<A> {
+    template: A,
+    /// (start, merge of this element and every element above it towards the back)
+    front: Vec<(u64, A)>,
+    back: Vec<(u64, A)>,
+    back_merged: A,
+}
+
+impl<A: Aggregate> TwoStacks<A> {
+    fn new(template: A) -> Self {
+        TwoStacks {
+            back_merged: template.clone(),
+            template,
+            front: Vec::new(),
+            back: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, start: u64, a: &A) -> Result<()> {
+        self.back_merged.merge(a)?;
+        self.back.push((start, a.clone()));
+        Ok(())
+    }
+
+    fn drop_before(&mut self, min_start: u64) -> Result<()> {
+        loop {
+            if self.front.is_empty() {
+                if self.back.first().is_none_or(|(s, _)| *s >= min_start) {
+                    return Ok(());
+                }
+                self.refill()?;
+            }
+            match self.front.last() {
+                Some((s, _)) if *s < min_start => {
+                    self.front.pop();
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Moves the back stack to the front, computing suffix merges (newest first).
+    fn refill(&mut self) -> Result<()> {
+        let mut acc = self.template.clone();
+        while let Some((s, a)) = self.back.pop() {
+            acc.merge(&a)?;
+            self.front.push((s, acc.clone()));
+        }
+        self.back_merged = self.template.clone();
+        Ok(())
+    }
+
+    fn merged(&self) -> Result<A> {
+        let mut acc = self.back_merged.clone();
+        if let Some((_, f)) = self.front.last() {
+            acc.merge(f)?;
+        }
+        Ok(acc)
+    }
+}
+
+impl<A, V> Series<A, V>
+where
+    A: Aggregate + Insert<V>,
+    V: SeriesValue,
+{
+    /// The windows starting in `[from_ms, to_ms)`: reads only the buckets that hold them
+    /// (bases and pending records), whatever the series' retention.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::Error::Store); a stored value that fails to decode
+    /// ([`Error::InvalidState`](crate::Error::InvalidState) naming its key).
+    pub async fn query_range(&self, from_ms: u64, to_ms: u64) -> Result<SeriesView<A>> {
+        let mut view = SeriesView {
+            window_ms: self.meta.window_ms,
+            template: self.cfg.template.clone(),
+            windows: BTreeMap::new(),
+            tally: Tally::default(),
+            pending: 0,
+        };
+        if to_ms <= from_ms {
+            return Ok(view);
+        }
+        let now = self.cfg.clock.now_ms();
+        let buckets: Vec<u64> = (self.bucket_of(from_ms)..=self.bucket_of(to_ms - 1))
+            .filter(|&b| !self.due(b, now).1)
+            .collect();
+        for chunk in buckets.chunks(64) {
+            let loads = join_all(chunk.iter().map(|&b| self.load(b))).await;
+            for (&b, loaded) in chunk.iter().zip(loads) {
+                let loaded = loaded?;
+                view.pending += loaded.records.len();
+                let seal = self.due(b, now).0;
+                for shard in 0..self.meta.shards {
+                    let (base, _) = self.fold_shard(&loaded, shard, seal)?;
+                    view.tally.add(&base.tally);
+                    for (start, a) in base.windows.range(from_ms..to_ms) {
+                        match view.windows.get_mut(start) {
+                            Some(acc) => acc.merge(a)?,
+                            None => {
+                                view.windows.insert(*start, a.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// Every retained window (the buckets from `now − retention` to `now + max skew`).
+    ///
+    /// # Errors
+    ///
+    /// As [`query_range`](Self::query_range).
+    pub async fn query(&self) -> Result<SeriesView<A>> {
+        let now = self.cfg.clock.now_ms();
+        let from = now.saturating_sub(self.meta.retention_ms.saturating_add(self.meta.bucket_ms));
+        let to = now.saturating_add(self.cfg.skew_ms).saturating_add(self.meta.bucket_ms);
+        self.query_range(from - from % self.meta.bucket_ms, to).await
+    }
+}
