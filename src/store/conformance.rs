@@ -2,10 +2,11 @@
 //!
 //! [`check_store`] runs the key-value checks: conditional-write semantics, create-if-absent
 //! races, values of 1 MiB and more (up to the backend's limit), binary-safe keys and values,
-//! and 16 concurrent writers × 1000 increments ending at the exact total. The fold-level checks
-//! (a lost reply, a many-writer race with duplicates, across tasks and OS processes) are in
-//! [`race`]. The checks panic with a message on failure, like assertions.
+//! 16 concurrent writers × 1000 increments ending at the exact total, and [`listing`] by
+//! prefix with deletes (alone and racing creates). The fold-level checks (a lost reply, a
+//! many-writer race with duplicates, across tasks and OS processes) are in [`race`]. The checks panic with a message on failure, like assertions.
 
+pub mod listing;
 pub mod race;
 mod wrappers;
 
@@ -17,8 +18,9 @@ use crate::codec;
 use crate::error::Error;
 use crate::{Count, Insert};
 
+pub use listing::{list_and_delete, list_delete_race};
 pub use race::{IdSum, TestEvent};
-pub use wrappers::{CountingStore, LostReplyStore};
+pub use wrappers::{CountingStore, Counts, LostReplyStore};
 
 /// A key prefix unique to this process and moment, so reruns against a live server never see
 /// each other's keys.
@@ -36,6 +38,8 @@ pub async fn check_store(store: Arc<dyn KvStore>, prefix: &str) {
     large_values(&*store, prefix).await;
     binary_keys_and_values(&*store, prefix).await;
     concurrent_increments(&store, prefix, 16, 1000).await;
+    list_and_delete(&*store, prefix).await;
+    list_delete_race(&store, prefix, 8, 50).await;
 }
 
 fn key(prefix: &str, name: &str) -> Vec<u8> {

@@ -1,6 +1,10 @@
 //! The in-memory store: the conformance reference and the store for tests.
+//!
+//! Keys live in a `BTreeMap`, so listing a prefix is a range scan from the prefix to its
+//! [successor](prefix_end): its cost is proportional to the keys listed, not to the map.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size};
@@ -62,6 +66,13 @@ impl MemoryStore {
         f(&mut guard)
     }
 
+    fn keys_under(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        let end = prefix_end(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let range = (Bound::Included(prefix), upper);
+        self.with(|m| m.range::<[u8], _>(range).map(|(k, _)| k.clone()).collect())
+    }
+
     fn write(&self, key: &[u8], value: &[u8], expected: Option<Version>) -> Result<WriteOutcome> {
         check_size(value, self.max_value_bytes())?;
         Ok(self.with(|m| {
@@ -74,6 +85,18 @@ impl MemoryStore {
             WriteOutcome::Written(version)
         }))
     }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`: the prefix with
+/// its trailing `0xFF` bytes dropped and its last byte incremented. `None` when there is none
+/// (an empty or all-`0xFF` prefix): every key from `prefix` on starts with it.
+///
+/// The exclusive upper bound of a prefix listing, for every ordered backend.
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
+    let mut end = prefix[..=keep].to_vec();
+    end[keep] += 1;
+    Some(end)
 }
 
 impl KvStore for MemoryStore {
@@ -98,7 +121,29 @@ impl KvStore for MemoryStore {
         Box::pin(async move { self.write(key, value, Some(expected)) })
     }
 
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        Box::pin(async move { Ok(self.keys_under(prefix)) })
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        Box::pin(async move { Ok(self.with(|m| m.remove(key).is_some())) })
+    }
+
     fn max_value_bytes(&self) -> usize {
         self.limit.unwrap_or(usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_least_upper_bound_of_a_prefix() {
+        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_end(b"a\xff\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\x00"), Some(b"\x01".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
     }
 }

@@ -9,11 +9,14 @@
 //! Create is `INSERT … VALUES ($1, 1, $2) ON CONFLICT (key) DO NOTHING`; update is
 //! `UPDATE … SET value = $1, version = version + 1 WHERE key = $2 AND version = $3`; the row
 //! count tells success from conflict. Both are single statements, atomic under PostgreSQL's
-//! row locks at any isolation level. Statements are prepared once per connection and
-//! pipelined over it. TLS (`sslmode=require`) is not built in yet.
+//! row locks at any isolation level. Delete is `DELETE … WHERE key = $1`. Listing a prefix is
+//! a range scan of the primary key index, `key >= prefix AND key < successor` (`bytea`
+//! compares bytewise), so it reads only the rows listed. Statements are prepared once per
+//! connection and pipelined over it. TLS (`sslmode=require`) is not built in yet.
 
 use tokio_postgres::{Client, NoTls, Statement};
 
+use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
 
@@ -39,6 +42,11 @@ pub struct PostgresStore {
     read: Statement,
     create: Statement,
     update: Statement,
+    /// Keys in `[$1, $2)`.
+    list_range: Statement,
+    /// Keys from `$1` on (a prefix without successor: empty or all `0xFF`).
+    list_from: Statement,
+    delete: Statement,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -80,12 +88,21 @@ impl PostgresStore {
             "UPDATE shardfold_kv SET value = $1, version = version + 1 \
              WHERE key = $2 AND version = $3",
         );
-        let (read, create, update) = tokio::try_join!(read, create, update).map_err(|e| err(&e))?;
+        let list_range =
+            prepare("SELECT key FROM shardfold_kv WHERE key >= $1 AND key < $2 ORDER BY key");
+        let list_from = prepare("SELECT key FROM shardfold_kv WHERE key >= $1 ORDER BY key");
+        let delete = prepare("DELETE FROM shardfold_kv WHERE key = $1");
+        let (read, create, update, list_range, list_from, delete) =
+            tokio::try_join!(read, create, update, list_range, list_from, delete)
+                .map_err(|e| err(&e))?;
         Ok(PostgresStore {
             client,
             read,
             create,
             update,
+            list_range,
+            list_from,
+            delete,
         })
     }
 }
@@ -139,6 +156,33 @@ impl KvStore for PostgresStore {
                 .await
                 .map_err(|e| err(&e))?;
             Ok(written_if(n == 1, expected + 1))
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        Box::pin(async move {
+            let rows = match prefix_end(prefix) {
+                Some(end) => {
+                    let end = end.as_slice();
+                    self.client.query(&self.list_range, &[&prefix, &end]).await
+                }
+                None => self.client.query(&self.list_from, &[&prefix]).await,
+            }
+            .map_err(|e| err(&e))?;
+            rows.iter()
+                .map(|row| row.try_get(0).map_err(|e| err(&e)))
+                .collect()
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .client
+                .execute(&self.delete, &[&key])
+                .await
+                .map_err(|e| err(&e))?;
+            Ok(n == 1)
         })
     }
 

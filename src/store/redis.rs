@@ -4,12 +4,32 @@
 //! update), and `d`, the value bytes. A read is one `HMGET key v d`; create and update are Lua
 //! scripts (`EVALSHA`, atomic on the server, falling back to `EVAL` once per connection):
 //!
-//! * create: `EXISTS` → 0, else `HSET key v 1 d value` → 1;
+//! * create: `EXISTS` → 0, else `HSET key v 1 d value` and `ZADD index 0 key` → 1;
 //! * update: `HGET key v` must equal the expected version, then `HSET key v n+1 d value` → n+1,
-//!   else 0.
+//!   else 0 (an update never creates, so it leaves the index alone);
+//! * delete: `DEL key` and `ZREM index key` → whether the key existed.
 //!
 //! Metric keys carry a cluster hash tag, `{<metric>}/<k>`, so that a Redis Cluster keeps one
 //! metric's shards and metadata in one slot.
+//!
+//! # Listing: the key index
+//!
+//! `SCAN` walks the whole keyspace, so listing keeps its own index instead: a sorted set whose
+//! members are the keys, all with score 0, so that `ZRANGEBYLEX index [prefix (successor`
+//! returns the keys under a prefix in byte order, in O(log N + keys listed). The index of a
+//! key lives in the key's cluster slot, so create and delete stay one atomic script:
+//!
+//! * a key with a hash tag (Redis's rule: the first `{` and the first `}` after it, with
+//!   something between them) is indexed in `{tag}\xffidx` (the bytes `{`, the tag, `}`,
+//!   `0xFF`, `idx`);
+//! * every other key is indexed in the global `shardfold\xffidx`.
+//!
+//! These index keys are reserved: creating or deleting one is refused. A listing reads one
+//! index: the one of the prefix's tag when the prefix holds a complete `{tag}`, else the
+//! global one. So a prefix that stops before the end of a key's hash tag (`""`, `{met`) does
+//! not list that tagged key: list under the tag (`{metric}/…`), as shardfold's layouts do.
+//! Keys created before the index existed (shardfold 0.1 without listing) are not indexed and
+//! never listed.
 //!
 //! `rediss://` (TLS) needs the `redis-tls` feature: rustls, with the system's root
 //! certificates, or a private CA given to [`RedisStore::connect_with_root_ca`]. Replies time out
@@ -20,6 +40,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Script};
 
+use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
 
@@ -28,10 +49,24 @@ const BACKEND: &str = "redis";
 /// Largest value: Redis's default `proto-max-bulk-len` (512 MiB).
 const MAX_VALUE: usize = 512 << 20;
 
+/// `KEYS[1]` the key, `KEYS[2]` its index.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1])
+redis.call('ZADD', KEYS[2], 0, KEYS[1])
 return 1";
+
+/// `KEYS[1]` the key, `KEYS[2]` its index.
+const DELETE: &str = r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+return n";
+
+/// What follows `{tag}` in the name of a tag's index.
+const INDEX_SUFFIX: &[u8] = b"\xffidx";
+
+/// The index of keys without a hash tag.
+const GLOBAL_INDEX: &[u8] = b"shardfold\xffidx";
 
 const UPDATE: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
@@ -50,6 +85,7 @@ pub struct RedisStore {
     conn: MultiplexedConnection,
     create: Script,
     update: Script,
+    delete: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -96,8 +132,41 @@ impl RedisStore {
             conn,
             create: Script::new(CREATE),
             update: Script::new(UPDATE),
+            delete: Script::new(DELETE),
         })
     }
+}
+
+/// The hash tag of `key` with its braces (`{tag}`), by Redis's rule: the first `{`, the first
+/// `}` after it, and at least one byte between them. `None` when the key has none.
+fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let len = key[open + 1..].iter().position(|&b| b == b'}')?;
+    (len > 0).then(|| &key[open..open + len + 2])
+}
+
+/// The index holding `key`, or the index to list for the prefix `key` (see the module docs).
+fn index_of(key: &[u8]) -> Vec<u8> {
+    match hash_tag(key) {
+        Some(tag) => [tag, INDEX_SUFFIX].concat(),
+        None => GLOBAL_INDEX.to_vec(),
+    }
+}
+
+/// Refuses to create or delete an index key: the index of an index key is itself.
+fn index_and_check(key: &[u8]) -> Result<Vec<u8>> {
+    let index = index_of(key);
+    if index == key {
+        return Err(err("reserved key (a shardfold list index)"));
+    }
+    Ok(index)
+}
+
+/// The `ZRANGEBYLEX` bounds of the keys starting with `prefix`.
+fn lex_range(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let min = [b"[", prefix].concat();
+    let max = prefix_end(prefix).map_or_else(|| b"+".to_vec(), |end| [b"(", &end[..]].concat());
+    (min, max)
 }
 
 impl KvStore for RedisStore {
@@ -126,10 +195,12 @@ impl KvStore for RedisStore {
     fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
         Box::pin(async move {
             check_size(value, MAX_VALUE)?;
+            let index = index_and_check(key)?;
             let mut conn = self.conn.clone();
             let n: u64 = self
                 .create
                 .key(key)
+                .key(index)
                 .arg(value)
                 .invoke_async(&mut conn)
                 .await
@@ -159,11 +230,76 @@ impl KvStore for RedisStore {
         })
     }
 
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        Box::pin(async move {
+            let (min, max) = lex_range(prefix);
+            let mut conn = self.conn.clone();
+            redis::cmd("ZRANGEBYLEX")
+                .arg(index_of(prefix))
+                .arg(min)
+                .arg(max)
+                .query_async(&mut conn)
+                .await
+                .map_err(err)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let index = index_and_check(key)?;
+            let mut conn = self.conn.clone();
+            let n: u64 = self
+                .delete
+                .key(key)
+                .key(index)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(n == 1)
+        })
+    }
+
     fn max_value_bytes(&self) -> usize {
         MAX_VALUE
     }
 
     fn metric_key(&self, metric: &str, part: &str) -> Vec<u8> {
         format!("{{{metric}}}/{part}").into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hash_tag, index_of, lex_range};
+
+    #[test]
+    fn hash_tags_follow_the_redis_rule() {
+        assert_eq!(hash_tag(b"{m}/0"), Some(&b"{m}"[..]));
+        assert_eq!(hash_tag(b"a{b}c{d}"), Some(&b"{b}"[..]));
+        assert_eq!(
+            hash_tag(b"{}x{y}"),
+            None,
+            "empty first tag: whole key hashed"
+        );
+        assert_eq!(hash_tag(b"{{a}}"), Some(&b"{{a}"[..]));
+        assert_eq!(hash_tag(b"{abc"), None);
+        assert_eq!(hash_tag(b"plain/key"), None);
+    }
+
+    #[test]
+    fn a_key_and_its_prefixes_with_the_whole_tag_share_an_index() {
+        assert_eq!(index_of(b"{m}/0"), b"{m}\xffidx");
+        assert_eq!(index_of(b"{m}/"), index_of(b"{m}/0"));
+        assert_eq!(index_of(b"{m}"), index_of(b"{m}/0"));
+        assert_eq!(index_of(b"{m"), b"shardfold\xffidx");
+        assert_eq!(index_of(b"t/x"), b"shardfold\xffidx");
+        assert_eq!(index_of(&index_of(b"{m}/0")), index_of(b"{m}/0"));
+    }
+
+    #[test]
+    fn lex_ranges_cover_exactly_the_prefix() {
+        assert_eq!(lex_range(b"a/"), (b"[a/".to_vec(), b"(a0".to_vec()));
+        assert_eq!(lex_range(b"\xff"), (b"[\xff".to_vec(), b"+".to_vec()));
+        assert_eq!(lex_range(b""), (b"[".to_vec(), b"+".to_vec()));
     }
 }

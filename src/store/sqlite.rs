@@ -5,8 +5,10 @@
 //! NORMAL` and a 30 s busy timeout, so many processes can write one file at once: SQLite
 //! serialises their write transactions with its file locks. Create is `INSERT … ON CONFLICT
 //! DO NOTHING` (1 at create); update is `UPDATE … SET version = version + 1 WHERE key = ? AND
-//! version = ?`; the number of changed rows tells success from conflict. Each call runs on
-//! tokio's blocking pool.
+//! version = ?`; the number of changed rows tells success from conflict. Delete is `DELETE …
+//! WHERE key = ?`. Listing a prefix is a range on the primary key, `key >= prefix AND key <
+//! successor` (BLOBs compare with `memcmp`), so it reads only the rows listed. Each call runs
+//! on tokio's blocking pool.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
 use crate::error::{Error, Result};
 
@@ -147,6 +150,37 @@ impl KvStore for SqliteStore {
                 })
                 .await?;
             Ok(written_if(changed == 1, expected + 1))
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        let (prefix, end) = (prefix.to_vec(), prefix_end(prefix));
+        Box::pin(self.run(move |c| {
+            match end {
+                Some(end) => c
+                    .prepare_cached(
+                        "SELECT key FROM shardfold_kv WHERE key >= ?1 AND key < ?2 ORDER BY key",
+                    )?
+                    .query_map(params![prefix, end], |r| r.get(0))?
+                    .collect(),
+                None => c
+                    .prepare_cached("SELECT key FROM shardfold_kv WHERE key >= ?1 ORDER BY key")?
+                    .query_map(params![prefix], |r| r.get(0))?
+                    .collect(),
+            }
+        }))
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        let key = key.to_vec();
+        Box::pin(async move {
+            let changed = self
+                .run(move |c| {
+                    c.prepare_cached("DELETE FROM shardfold_kv WHERE key = ?1")?
+                        .execute(params![key])
+                })
+                .await?;
+            Ok(changed == 1)
         })
     }
 

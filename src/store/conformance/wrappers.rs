@@ -1,16 +1,36 @@
-//! Store wrappers for tests and benches: count round trips, lose replies.
+//! Store wrappers for tests and benches: count round trips (and the bytes and keys they
+//! move), lose replies.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::Error;
 use crate::store::{KvStore, StoreFuture, Version, WriteOutcome};
 
-/// Counts the calls (round trips) made to the wrapped store.
+/// What a [`CountingStore`] has seen since it was made or [reset](CountingStore::reset).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Calls to `read`.
+    pub reads: u64,
+    /// Calls to `create` and `update`.
+    pub writes: u64,
+    /// Calls to `list`.
+    pub lists: u64,
+    /// Calls to `delete`.
+    pub deletes: u64,
+    /// Bytes of the values `read` returned.
+    pub bytes_read: u64,
+    /// Bytes of the values passed to `create` and `update`.
+    pub bytes_written: u64,
+    /// Keys `list` returned.
+    pub keys_listed: u64,
+}
+
+/// Counts the calls (round trips) made to the wrapped store, and the bytes and keys they
+/// moved.
 pub struct CountingStore {
     inner: Arc<dyn KvStore>,
-    reads: AtomicU64,
-    writes: AtomicU64,
+    counts: Mutex<Counts>,
 }
 
 impl CountingStore {
@@ -18,17 +38,36 @@ impl CountingStore {
     pub fn new(inner: Arc<dyn KvStore>) -> Self {
         CountingStore {
             inner,
-            reads: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
+            counts: Mutex::new(Counts::default()),
         }
     }
 
     /// Reads and writes so far.
     pub fn calls(&self) -> (u64, u64) {
-        (
-            self.reads.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
+        let c = self.counts();
+        (c.reads, c.writes)
+    }
+
+    /// Everything counted so far.
+    pub fn counts(&self) -> Counts {
+        self.tally(|c| *c)
+    }
+
+    /// Sets every count back to zero.
+    pub fn reset(&self) {
+        self.tally(|c| *c = Counts::default());
+    }
+
+    fn tally<T>(&self, f: impl FnOnce(&mut Counts) -> T) -> T {
+        // counts are plain numbers: a panic elsewhere cannot leave them inconsistent
+        f(&mut self.counts.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn wrote(&self, value: &[u8]) {
+        self.tally(|c| {
+            c.writes += 1;
+            c.bytes_written += value.len() as u64;
+        });
     }
 }
 
@@ -38,12 +77,17 @@ impl KvStore for CountingStore {
     }
 
     fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        self.inner.read(key)
+        self.tally(|c| c.reads += 1);
+        Box::pin(async move {
+            let found = self.inner.read(key).await?;
+            let n = found.as_ref().map_or(0, |(v, _)| v.len() as u64);
+            self.tally(|c| c.bytes_read += n);
+            Ok(found)
+        })
     }
 
     fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.wrote(value);
         self.inner.create(key, value)
     }
 
@@ -53,8 +97,22 @@ impl KvStore for CountingStore {
         value: &'a [u8],
         v: Version,
     ) -> StoreFuture<'a, WriteOutcome> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.wrote(value);
         self.inner.update(key, value, v)
+    }
+
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        self.tally(|c| c.lists += 1);
+        Box::pin(async move {
+            let keys = self.inner.list(prefix).await?;
+            self.tally(|c| c.keys_listed += keys.len() as u64);
+            Ok(keys)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        self.tally(|c| c.deletes += 1);
+        self.inner.delete(key)
     }
 
     fn max_value_bytes(&self) -> usize {
@@ -138,6 +196,14 @@ impl KvStore for LostReplyStore {
         v: Version,
     ) -> StoreFuture<'a, WriteOutcome> {
         self.wrap(move || self.inner.update(key, value, v))
+    }
+
+    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
+        self.inner.list(prefix)
+    }
+
+    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
+        self.inner.delete(key)
     }
 
     fn max_value_bytes(&self) -> usize {
