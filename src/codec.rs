@@ -89,6 +89,8 @@ pub mod tags {
     pub const SERIES_BASE: u16 = 0x0034;
     /// A series' sweep cursor: how far sealing and eviction have gone.
     pub const SERIES_CURSOR: u16 = 0x0035;
+    /// The fingerprints of the events folded into one series base.
+    pub const SERIES_IDS: u16 = 0x0036;
     /// The dedup-by-ID sum used by the store conformance suite (tests only).
     pub const CONFORMANCE_ID_SUM: u16 = 0x003F;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.

@@ -1,6 +1,8 @@
-//! The base state of one shard of a bucket: each window's aggregate, the fingerprints of the
-//! events folded into it (until the bucket is sealed), the records already absorbed, and
-//! counters. Compaction folds pending records into it; a query does the same on a copy.
+//! The base state of one shard of a bucket: each window's aggregate, the records already
+//! absorbed, counters, and the name of the immutable key holding the fingerprints of the
+//! events folded (an [`IdSet`], replaced by each compaction that adds IDs, deleted when the
+//! bucket is sealed). Compaction folds pending records into it; a query does the same on a
+//! copy.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -10,8 +12,6 @@ use crate::codec::{self, Codec, Limits, Reader, tags, write_section_with};
 use crate::dedup::{read_sorted, write_sorted};
 use crate::error::{Error, Result};
 use crate::merge::Insert;
-
-const SEALED: u8 = 1;
 
 /// Counters of what became of the events offered to a bucket shard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,31 +40,54 @@ impl Tally {
 /// One shard of one bucket (type tag [`tags::SERIES_BASE`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Base<A> {
-    pub(crate) sealed: bool,
     pub(crate) tally: Tally,
     /// Records folded into this base and perhaps not yet deleted (ascending).
     pub(crate) absorbed: Vec<u128>,
     /// Window start → aggregate.
     pub(crate) windows: BTreeMap<u64, A>,
-    /// Fingerprints of folded events, ascending; empty once sealed.
-    pub(crate) ids: Vec<u64>,
+    /// The id of the [`IdSet`] key holding the fingerprints of every event folded here.
+    pub(crate) ids_key: Option<u128>,
 }
 
 impl<A> Default for Base<A> {
     fn default() -> Self {
         Base {
-            sealed: false,
             tally: Tally::default(),
             absorbed: Vec::new(),
             windows: BTreeMap::new(),
-            ids: Vec::new(),
+            ids_key: None,
         }
     }
 }
 
-/// Folds records into a base: dedups against the base's IDs and the IDs folded so far.
+/// The fingerprints of the events folded into a base (type tag [`tags::SERIES_IDS`]):
+/// ascending, Golomb–Rice coded (about 7 bytes per ID from a few thousand IDs up).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IdSet(pub(crate) Vec<u64>);
+
+impl Codec for IdSet {
+    const TYPE_TAG: u16 = tags::SERIES_IDS;
+
+    fn write_payload(&self, out: &mut Vec<u8>) {
+        write_sorted(&self.0, out);
+    }
+
+    fn read_parts(params: &[u8], payload: &[u8], _: &Limits) -> Result<Self> {
+        crate::agg::no_params(params)?;
+        let ids = read_sorted(payload)?;
+        if ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::invalid_state("fingerprints not ascending"));
+        }
+        Ok(IdSet(ids))
+    }
+}
+
+/// Folds records into a base: dedups against the base's IDs and the IDs folded so far, or,
+/// in a sealed bucket, counts every event late.
 pub(crate) struct Folder<'a, A> {
     pub(crate) base: Base<A>,
+    ids: &'a [u64],
+    sealed: bool,
     template: &'a A,
     window_ms: u64,
     new_ids: HashSet<u64>,
@@ -73,9 +96,18 @@ pub(crate) struct Folder<'a, A> {
 }
 
 impl<'a, A: Aggregate> Folder<'a, A> {
-    pub(crate) fn new(base: Base<A>, template: &'a A, window_ms: u64) -> Self {
+    /// `ids`: the base's fingerprints (ascending); ignored when `sealed`.
+    pub(crate) fn new(
+        base: Base<A>,
+        ids: &'a [u64],
+        sealed: bool,
+        template: &'a A,
+        window_ms: u64,
+    ) -> Self {
         Folder {
             base,
+            ids,
+            sealed,
             template,
             window_ms,
             new_ids: HashSet::new(),
@@ -84,7 +116,7 @@ impl<'a, A: Aggregate> Folder<'a, A> {
     }
 
     fn seen(&self, fp: u64) -> bool {
-        self.new_ids.contains(&fp) || self.base.ids.binary_search(&fp).is_ok()
+        self.new_ids.contains(&fp) || self.ids.binary_search(&fp).is_ok()
     }
 
     /// Folds the events of `record` that belong to this shard (`mine`), unless the base
@@ -95,35 +127,34 @@ impl<'a, A: Aggregate> Folder<'a, A> {
         record: &Record<V>,
         mine: impl Fn(u64) -> bool,
         count_late: bool,
-    ) -> Result<()>
-    where
+    ) where
         A: Insert<V>,
         V: Clone,
     {
         if self.base.absorbed.binary_search(&id).is_ok() {
-            return Ok(());
+            return;
         }
-        self.changed = true;
-        if count_late {
+        if count_late && record.late > 0 {
             self.base.tally.late = self.base.tally.late.saturating_add(record.late);
+            self.changed = true;
         }
         for (fp, t, v) in record.events.iter().filter(|e| mine(e.0)) {
-            self.offer(*fp, *t, v)?;
+            self.offer(*fp, *t, v);
+            self.changed = true;
         }
-        Ok(())
     }
 
-    fn offer<V: Clone>(&mut self, fp: u64, time_ms: u64, value: &V) -> Result<()>
+    fn offer<V: Clone>(&mut self, fp: u64, time_ms: u64, value: &V)
     where
         A: Insert<V>,
     {
-        if self.base.sealed {
+        if self.sealed {
             self.base.tally.late = self.base.tally.late.saturating_add(1);
-            return Ok(());
+            return;
         }
         if self.seen(fp) {
             self.base.tally.duplicates = self.base.tally.duplicates.saturating_add(1);
-            return Ok(());
+            return;
         }
         let start = time_ms - time_ms % self.window_ms;
         let inserted = match self.base.windows.get_mut(&start) {
@@ -145,32 +176,20 @@ impl<'a, A: Aggregate> Folder<'a, A> {
             }
             Err(_) => tally.rejected = tally.rejected.saturating_add(1),
         }
-        Ok(())
     }
 
-    /// Seals the bucket: drops its IDs; later events of it are late.
-    pub(crate) fn seal(&mut self) {
-        if !self.base.sealed {
-            self.base.sealed = true;
-            self.changed = true;
-        }
-    }
-
-    /// The base after folding, with `absorbed` as its record list.
-    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> Base<A> {
-        if self.base.absorbed != absorbed {
-            self.changed = true;
-        }
+    /// The base after folding, with `absorbed` as its record list, and the new fingerprint
+    /// set when this fold added IDs (to store under a new key before the base is written).
+    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> (Base<A>, Option<IdSet>) {
         self.base.absorbed = absorbed;
-        if self.base.sealed {
-            self.base.ids = Vec::new();
-        } else if !self.new_ids.is_empty() {
-            let mut ids = std::mem::take(&mut self.base.ids);
-            ids.extend(self.new_ids.drain());
-            ids.sort_unstable();
-            self.base.ids = ids;
+        if self.new_ids.is_empty() {
+            return (self.base, None);
         }
-        self.base
+        let mut ids = Vec::with_capacity(self.ids.len() + self.new_ids.len());
+        ids.extend_from_slice(self.ids);
+        ids.extend(self.new_ids.drain());
+        ids.sort_unstable();
+        (self.base, Some(IdSet(ids)))
     }
 }
 
@@ -178,10 +197,16 @@ impl<A: Codec> Codec for Base<A> {
     const TYPE_TAG: u16 = tags::SERIES_BASE;
 
     fn write_payload(&self, out: &mut Vec<u8>) {
-        out.push(if self.sealed { SEALED } else { 0 });
         let t = &self.tally;
         for x in [t.folded, t.duplicates, t.late, t.rejected] {
             out.extend_from_slice(&x.to_le_bytes());
+        }
+        match self.ids_key {
+            None => out.push(0),
+            Some(id) => {
+                out.push(1);
+                out.extend_from_slice(&id.to_le_bytes());
+            }
         }
         let n = u32::try_from(self.absorbed.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_le_bytes());
@@ -194,39 +219,30 @@ impl<A: Codec> Codec for Base<A> {
             out.extend_from_slice(&start.to_le_bytes());
             write_section_with(out, |o| codec::encode_into(agg, o));
         }
-        write_section_with(out, |o| write_sorted(&self.ids, o));
     }
 
     fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
         crate::agg::no_params(params)?;
         let mut r = Reader::new(payload);
-        let sealed = match r.u8("base flags")? {
-            0 => false,
-            SEALED => true,
-            f => return Err(Error::invalid_state(format!("base flags {f:#04x}"))),
-        };
         let tally = Tally {
             folded: r.u64("base folded")?,
             duplicates: r.u64("base duplicates")?,
             late: r.u64("base late")?,
             rejected: r.u64("base rejected")?,
         };
+        let ids_key = match r.u8("base id-set flag")? {
+            0 => None,
+            1 => Some(u128::from_le_bytes(r.array::<16>("base id-set key")?)),
+            f => return Err(Error::invalid_state(format!("base id-set flag {f:#04x}"))),
+        };
         let absorbed = read_absorbed(&mut r)?;
         let windows = read_windows(&mut r, limits)?;
-        let ids = read_sorted(r.section("base fingerprints")?)?;
         r.finish("base")?;
-        if sealed && !ids.is_empty() {
-            return Err(Error::invalid_state("a sealed base remembers IDs"));
-        }
-        if ids.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(Error::invalid_state("base fingerprints not ascending"));
-        }
         Ok(Base {
-            sealed,
             tally,
             absorbed,
             windows,
-            ids,
+            ids_key,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use futures_util::future::join_all;
 
-use super::base::{Base, Folder, Tally};
+use super::base::{Base, Folder, IdSet, Tally};
 use super::record::Record;
 use super::{Series, SeriesValue};
 use crate::Aggregate;
@@ -12,18 +12,23 @@ use crate::merge::Insert;
 use crate::store::{Version, WriteOutcome};
 
 /// The most buckets one [`Series::maintain`] call seals and evicts (each).
-const MAX_SWEEP: u64 = 256;
+const MAX_SWEEP: u64 = 1024;
 
-/// A bucket as stored: its pending records (ascending id) and the base of every shard.
+/// A bucket as stored: sealed or not, its pending records (ascending id), and per shard its
+/// base and the base's fingerprints.
 pub(crate) struct Loaded<A, V> {
+    pub(crate) sealed: bool,
     pub(crate) records: Vec<(u128, Vec<u8>, Record<V>)>,
     pub(crate) bases: Vec<Option<(Base<A>, Version)>>,
+    pub(crate) ids: Vec<Vec<u64>>,
 }
 
-/// What `<m>/cursor` holds (type tag [`tags::SERIES_CURSOR`]): the next bucket to seal and
-/// the next bucket to evict.
+/// What `<m>/cursor` holds (type tag [`tags::SERIES_CURSOR`]): buckets before `settle_next`
+/// were compacted once after their grace, buckets before `seal_next` are sealed (their IDs
+/// forgotten), buckets before `evict_next` deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Cursor {
+    pub(crate) settle_next: u64,
     pub(crate) seal_next: u64,
     pub(crate) evict_next: u64,
 }
@@ -32,14 +37,16 @@ impl Codec for Cursor {
     const TYPE_TAG: u16 = tags::SERIES_CURSOR;
 
     fn write_payload(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.seal_next.to_le_bytes());
-        out.extend_from_slice(&self.evict_next.to_le_bytes());
+        for x in [self.settle_next, self.seal_next, self.evict_next] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
     }
 
     fn read_parts(params: &[u8], payload: &[u8], _: &Limits) -> Result<Self> {
         crate::agg::no_params(params)?;
         let mut r = Reader::new(payload);
         let c = Cursor {
+            settle_next: r.u64("cursor settle")?,
             seal_next: r.u64("cursor seal")?,
             evict_next: r.u64("cursor evict")?,
         };
@@ -51,11 +58,13 @@ impl Codec for Cursor {
 /// What one [`Series::maintain`] call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Maintenance {
-    /// Buckets compacted and sealed.
+    /// Buckets compacted once their grace had passed (most writes to them are over).
+    pub settled: u64,
+    /// Buckets sealed: pending records folded, then their remembered IDs deleted.
     pub sealed: u64,
     /// Buckets deleted from the store.
     pub evicted: u64,
-    /// Keys deleted (bases and records of evicted buckets).
+    /// Keys deleted (fingerprint sets of sealed buckets; every key of evicted ones).
     pub keys_deleted: u64,
 }
 
@@ -63,14 +72,80 @@ fn named(key: &[u8], e: Error) -> Error {
     Error::invalid_state(format!("{}: {e}", String::from_utf8_lossy(key)))
 }
 
+/// One base write of a compaction: the base, the new fingerprint set if any, the version read.
+struct Write {
+    base_key: Vec<u8>,
+    base: Vec<u8>,
+    version: Option<Version>,
+    ids: Option<(Vec<u8>, Vec<u8>)>,
+    old_ids: Option<Vec<u8>>,
+}
+
 impl<A, V> Series<A, V>
 where
     A: Aggregate + Insert<V>,
     V: SeriesValue,
 {
-    /// Reads a bucket: lists and reads its records, then reads its K bases (in that order, so
-    /// that a record deleted meanwhile was absorbed by the bases read).
-    pub(crate) async fn load(&self, bucket: u64) -> Result<Loaded<A, V>> {
+    /// The sweep cursor, if written.
+    async fn cursor(&self) -> Result<Option<(Cursor, Version)>> {
+        let key = self.keys.cursor();
+        match self.store.read(&key).await? {
+            None => Ok(None),
+            Some((bytes, v)) => Ok(Some((
+                codec::decode(&bytes).map_err(|e| named(&key, e))?,
+                v,
+            ))),
+        }
+    }
+
+    /// Reads a bucket: the cursor, its records, then its K bases and their fingerprint sets
+    /// (in that order, so that a record deleted meanwhile was absorbed by the bases read).
+    /// `None` when a fingerprint set vanished under a concurrent compaction or seal: retry.
+    pub(crate) async fn load(&self, bucket: u64) -> Result<Option<Loaded<A, V>>> {
+        let sealed = self
+            .cursor()
+            .await?
+            .is_some_and(|(c, _)| bucket < c.seal_next);
+        let records = self.read_records(bucket).await?;
+        let keys: Vec<Vec<u8>> = (0..self.meta.shards)
+            .map(|k| self.keys.base(bucket, k))
+            .collect();
+        let reads = join_all(keys.iter().map(|k| self.store.read(k))).await;
+        let mut bases = Vec::with_capacity(keys.len());
+        for (key, read) in keys.iter().zip(reads) {
+            bases.push(match read? {
+                None => None,
+                Some((bytes, v)) => Some((
+                    codec::decode::<Base<A>>(&bytes).map_err(|e| named(key, e))?,
+                    v,
+                )),
+            });
+        }
+        let mut ids = vec![Vec::new(); bases.len()];
+        if !sealed {
+            let sets = join_all(
+                bases
+                    .iter()
+                    .enumerate()
+                    .map(|(k, b)| self.read_ids(bucket, k as u32, b)),
+            )
+            .await;
+            for (slot, set) in ids.iter_mut().zip(sets) {
+                match set? {
+                    Some(set) => *slot = set,
+                    None => return Ok(None),
+                }
+            }
+        }
+        Ok(Some(Loaded {
+            sealed,
+            records,
+            bases,
+            ids,
+        }))
+    }
+
+    async fn read_records(&self, bucket: u64) -> Result<Vec<(u128, Vec<u8>, Record<V>)>> {
         let listed = self.store.list(&self.keys.record_dir(bucket)).await?;
         let reads = join_all(listed.iter().map(|k| self.store.read(k))).await;
         let mut records = Vec::with_capacity(listed.len());
@@ -79,44 +154,77 @@ where
                 continue; // not a record key of this layout
             };
             let Some((bytes, _)) = read? else {
-                continue; // deleted after its compaction: the bases read below absorbed it
+                continue; // deleted after its compaction: the bases read next absorbed it
             };
             let rec: Record<V> = codec::decode(&bytes).map_err(|e| named(&key, e))?;
-            if rec.events.iter().any(|&(_, t, _)| self.bucket_of(t) != bucket) {
-                return Err(named(&key, Error::invalid_state("event outside the record's bucket")));
+            if rec
+                .events
+                .iter()
+                .any(|&(_, t, _)| self.bucket_of(t) != bucket)
+            {
+                return Err(named(
+                    &key,
+                    Error::invalid_state("event outside the record's bucket"),
+                ));
             }
             records.push((id, key, rec));
         }
-        let keys: Vec<Vec<u8>> = (0..self.meta.shards).map(|k| self.keys.base(bucket, k)).collect();
-        let reads = join_all(keys.iter().map(|k| self.store.read(k))).await;
-        let mut bases = Vec::with_capacity(keys.len());
-        for (key, read) in keys.iter().zip(reads) {
-            bases.push(match read? {
-                None => None,
-                Some((bytes, v)) => Some((codec::decode::<Base<A>>(&bytes).map_err(|e| named(key, e))?, v)),
-            });
-        }
-        Ok(Loaded { records, bases })
+        Ok(records)
     }
 
-    /// Folds `loaded`'s records into shard `shard`'s base (sealing it when `seal`).
-    pub(crate) fn fold_shard(&self, loaded: &Loaded<A, V>, shard: u32, seal: bool) -> Result<(Base<A>, bool)> {
+    /// The fingerprints of a base: empty without a set; `None` when its set is gone (a
+    /// concurrent compaction replaced it, or a seal deleted it).
+    async fn read_ids(
+        &self,
+        bucket: u64,
+        shard: u32,
+        base: &Option<(Base<A>, Version)>,
+    ) -> Result<Option<Vec<u64>>> {
+        let Some(id) = base.as_ref().and_then(|(b, _)| b.ids_key) else {
+            return Ok(Some(Vec::new()));
+        };
+        let key = self.keys.ids(bucket, shard, id);
+        match self.store.read(&key).await? {
+            None => Ok(None),
+            Some((bytes, _)) => Ok(Some(
+                codec::decode::<IdSet>(&bytes)
+                    .map_err(|e| named(&key, e))?
+                    .0,
+            )),
+        }
+    }
+
+    /// Folds `loaded`'s records into shard `shard`'s base: the new base, its new fingerprint
+    /// set if it gained IDs, and whether anything changed.
+    pub(crate) fn fold_shard(
+        &self,
+        loaded: &Loaded<A, V>,
+        shard: u32,
+    ) -> (Base<A>, Option<IdSet>, bool) {
         let base = loaded
             .bases
             .get(shard as usize)
             .and_then(|b| b.as_ref())
             .map_or_else(Base::default, |(b, _)| b.clone());
-        let mut folder = Folder::new(base, &self.cfg.template, self.meta.window_ms);
+        let ids = loaded
+            .ids
+            .get(shard as usize)
+            .map_or(&[][..], |v| v.as_slice());
+        let mut folder = Folder::new(
+            base,
+            ids,
+            loaded.sealed,
+            &self.cfg.template,
+            self.meta.window_ms,
+        );
         let shards = u64::from(self.meta.shards);
         for (id, _, rec) in &loaded.records {
-            folder.absorb(*id, rec, |fp| fp % shards == u64::from(shard), shard == 0)?;
-        }
-        if seal {
-            folder.seal();
+            folder.absorb(*id, rec, |fp| fp % shards == u64::from(shard), shard == 0);
         }
         let changed = folder.changed;
         let absorbed = loaded.records.iter().map(|(id, _, _)| *id).collect();
-        Ok((folder.finish(absorbed), changed))
+        let (base, ids) = folder.finish(absorbed);
+        (base, ids, changed)
     }
 
     /// Whether the clock says bucket `b` is past its horizon (seal) or retention (evict).
@@ -124,12 +232,33 @@ where
         let end = self.bucket_end(bucket);
         let m = &self.meta;
         let seal = end.saturating_add(m.horizon_ms).saturating_add(m.grace_ms) <= now;
-        let evict = end.saturating_add(m.retention_ms).saturating_add(m.grace_ms) <= now;
+        let evict = end
+            .saturating_add(m.retention_ms)
+            .saturating_add(m.grace_ms)
+            <= now;
         (seal, evict)
     }
 
+    /// Whether bucket `b` ended more than a grace ago: writes to it are mostly over.
+    fn settled(&self, bucket: u64, now: u64) -> bool {
+        self.bucket_end(bucket).saturating_add(self.meta.grace_ms) <= now
+    }
+
+    /// Compacts `bucket` if it has pending records.
+    async fn compact_if_pending(&self, bucket: u64) -> Result<()> {
+        if !self
+            .store
+            .list(&self.keys.record_dir(bucket))
+            .await?
+            .is_empty()
+        {
+            self.compact_bucket(bucket).await?;
+        }
+        Ok(())
+    }
+
     /// Compacts one bucket: folds its pending records into its shards' bases (exactly once,
-    /// deduplicated by ID), seals it when its horizon has passed, evicts it past retention,
+    /// deduplicated by ID; counted late if the bucket is sealed), evicts it past retention,
     /// and deletes the records folded. Safe to run from any number of writers at once.
     ///
     /// # Errors
@@ -156,56 +285,100 @@ where
 
     /// One attempt: `None` when a base's conditional write lost a race.
     async fn compact_once(&self, bucket: u64) -> Result<Option<Tally>> {
-        let now = self.cfg.clock.now_ms();
-        let (seal, evict) = self.due(bucket, now);
-        if evict {
+        if self.due(bucket, self.cfg.clock.now_ms()).1 {
             self.evict_bucket(bucket).await?;
             return Ok(Some(Tally::default()));
         }
-        let loaded = self.load(bucket).await?;
+        let Some(loaded) = self.load(bucket).await? else {
+            return Ok(None);
+        };
         let mut writes = Vec::new();
         let mut tally = Tally::default();
         for shard in 0..self.meta.shards {
-            let (base, changed) = self.fold_shard(&loaded, shard, seal)?;
+            let (mut base, ids, changed) = self.fold_shard(&loaded, shard);
             tally.add(&base.tally);
-            let stored = loaded.bases.get(shard as usize).and_then(|b| b.as_ref()).map(|(_, v)| *v);
-            if changed && !(stored.is_none() && is_blank(&base)) {
-                writes.push((self.keys.base(bucket, shard), codec::encode(&base), stored));
+            let stored = loaded.bases.get(shard as usize).and_then(|b| b.as_ref());
+            if !changed
+                || (stored.is_none() && base.windows.is_empty() && base.tally == Tally::default())
+            {
+                continue;
             }
+            let old_ids = stored
+                .and_then(|(b, _)| b.ids_key)
+                .filter(|_| ids.is_some());
+            let ids = ids.map(|set| {
+                let id = self.ids.next();
+                base.ids_key = Some(id);
+                (self.keys.ids(bucket, shard, id), codec::encode(&set))
+            });
+            writes.push(Write {
+                base_key: self.keys.base(bucket, shard),
+                base: codec::encode(&base),
+                version: stored.map(|(_, v)| *v),
+                ids,
+                old_ids: old_ids.map(|id| self.keys.ids(bucket, shard, id)),
+            });
         }
-        let results = join_all(writes.iter().map(|(key, bytes, v)| async move {
-            match v {
-                None => self.store.create(key, bytes).await,
-                Some(v) => self.store.update(key, bytes, *v).await,
-            }
-        }))
-        .await;
+        let results = join_all(writes.iter().map(|w| self.write_base(w))).await;
         let mut conflict = false;
         for r in results {
-            conflict |= r? == WriteOutcome::Conflict;
+            conflict |= !r?;
         }
         if conflict {
             return Ok(None);
         }
         // every base now lists the records it absorbed: deleting them is safe, and a crash
         // before (or a failed delete) only leaves records the next compaction skips
-        for r in join_all(loaded.records.iter().map(|(_, key, _)| self.store.delete(key))).await {
+        let stale = loaded
+            .records
+            .iter()
+            .map(|(_, key, _)| key)
+            .chain(writes.iter().filter_map(|w| w.old_ids.as_ref()));
+        for r in join_all(stale.map(|key| self.store.delete(key))).await {
             if let Err(e) = r {
-                tracing::warn!(series = %self.name, bucket, error = %e, "record delete failed");
+                tracing::warn!(series = %self.name, bucket, error = %e, "delete after compaction failed");
             }
         }
         Ok(Some(tally))
     }
 
-    /// Deletes a bucket's bases and records.
-    async fn evict_bucket(&self, bucket: u64) -> Result<u64> {
-        let mut keys = self.store.list(&self.keys.record_dir(bucket)).await?;
-        keys.extend(self.store.list(&self.keys.base_dir(bucket)).await?);
+    /// Stores a base's new fingerprint set (a fresh key), then the base (compare-and-set).
+    /// `false` when the base lost a race (its new set is deleted again).
+    async fn write_base(&self, w: &Write) -> Result<bool> {
+        if let Some((key, bytes)) = &w.ids {
+            self.store.create(key, bytes).await?;
+        }
+        let outcome = match w.version {
+            None => self.store.create(&w.base_key, &w.base).await?,
+            Some(v) => self.store.update(&w.base_key, &w.base, v).await?,
+        };
+        if outcome == WriteOutcome::Conflict {
+            if let Some((key, _)) = &w.ids {
+                let _ = self.store.delete(key).await;
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Deletes every key under the directories `dirs`; how many existed.
+    async fn delete_dirs(&self, dirs: &[Vec<u8>]) -> Result<u64> {
+        let mut keys = Vec::new();
+        for dir in dirs {
+            keys.extend(self.store.list(dir).await?);
+        }
         let mut deleted = 0;
         for r in join_all(keys.iter().map(|k| self.store.delete(k))).await {
             deleted += u64::from(r?);
         }
         Ok(deleted)
+    }
+
+    /// Deletes a bucket's bases, fingerprint sets and records.
+    async fn evict_bucket(&self, bucket: u64) -> Result<u64> {
+        let k = &self.keys;
+        self.delete_dirs(&[k.record_dir(bucket), k.base_dir(bucket), k.ids_dir(bucket)])
+            .await
     }
 
     /// Compacts every bucket that overlaps `[from_ms, to_ms)`.
@@ -233,38 +406,58 @@ where
                 .saturating_sub(self.cfg.skew_ms),
         );
         let cursor = Cursor {
+            settle_next: first,
             seal_next: first,
             evict_next: first,
         };
-        self.store.create(&self.keys.cursor(), &codec::encode(&cursor)).await?;
+        self.store
+            .create(&self.keys.cursor(), &codec::encode(&cursor))
+            .await?;
         Ok(())
     }
 
-    /// Seals the buckets whose horizon has passed (compacting them first) and deletes those
-    /// past retention, resuming where the last sweep stopped (`<m>/cursor`, compare-and-set),
-    /// at most 256 buckets of each per call. Folds run it now and then; a scheduled job may
-    /// call it too.
+    /// Compacts the buckets that ended a grace ago (so their last records do not wait for
+    /// the seal), seals the buckets whose horizon (plus grace) has passed — folds their pending records,
+    /// advances the cursor so that every later compaction counts their events late, then
+    /// deletes their fingerprint sets — and deletes the buckets past retention; resumes where
+    /// the last sweep stopped (`<m>/cursor`, compare-and-set), at most 1024 buckets of each
+    /// per call. Folds run it now and then; a scheduled job may call it too.
     ///
     /// # Errors
     ///
     /// As [`compact_bucket`](Self::compact_bucket).
     pub async fn maintain(&self) -> Result<Maintenance> {
-        let key = self.keys.cursor();
-        let (cursor, version) = match self.store.read(&key).await? {
-            Some((bytes, v)) => (codec::decode::<Cursor>(&bytes).map_err(|e| named(&key, e))?, Some(v)),
+        let (cursor, version) = match self.cursor().await? {
+            Some((c, v)) => (c, Some(v)),
             None => {
                 // the creator crashed before writing it: start from the oldest bucket a
                 // retained window can be in
-                let now = self.cfg.clock.now_ms();
-                let first = self.bucket_of(now.saturating_sub(self.meta.retention_ms));
-                (Cursor { seal_next: first, evict_next: first }, None)
+                let first = self.bucket_of(
+                    self.cfg
+                        .clock
+                        .now_ms()
+                        .saturating_sub(self.meta.retention_ms),
+                );
+                let c = Cursor {
+                    settle_next: first,
+                    seal_next: first,
+                    evict_next: first,
+                };
+                (c, None)
             }
         };
         let now = self.cfg.clock.now_ms();
-        let mut done = Maintenance::default();
         let mut next = cursor;
+        let mut done = Maintenance::default();
+        while next.settle_next < cursor.settle_next + MAX_SWEEP
+            && self.settled(next.settle_next, now)
+        {
+            self.compact_if_pending(next.settle_next).await?;
+            next.settle_next += 1;
+            done.settled += 1;
+        }
         while next.seal_next < cursor.seal_next + MAX_SWEEP && self.due(next.seal_next, now).0 {
-            self.compact_bucket(next.seal_next).await?;
+            self.compact_if_pending(next.seal_next).await?;
             next.seal_next += 1;
             done.sealed += 1;
         }
@@ -273,20 +466,22 @@ where
             next.evict_next += 1;
             done.evicted += 1;
         }
-        if next != cursor {
-            let bytes = codec::encode(&next);
-            // a lost race means another writer swept as far: nothing to redo
-            let _ = match version {
-                None => self.store.create(&key, &bytes).await?,
-                Some(v) => self.store.update(&key, &bytes, v).await?,
-            };
+        if next == cursor {
+            return Ok(done);
+        }
+        let bytes = codec::encode(&next);
+        let written = match version {
+            None => self.store.create(&self.keys.cursor(), &bytes).await?,
+            Some(v) => self.store.update(&self.keys.cursor(), &bytes, v).await?,
+        };
+        if written == WriteOutcome::Conflict {
+            // another writer swept meanwhile; it deletes what it sealed
+            return Ok(Maintenance::default());
+        }
+        // the seal is visible: no compaction reads these fingerprint sets any more
+        for b in cursor.seal_next..next.seal_next {
+            done.keys_deleted += self.delete_dirs(&[self.keys.ids_dir(b)]).await?;
         }
         Ok(done)
     }
-}
-
-/// A base with nothing in it: not worth creating, even sealed (a shard that never held an
-/// event has no IDs to forget).
-fn is_blank<A>(base: &Base<A>) -> bool {
-    base.windows.is_empty() && base.tally == Tally::default()
 }

@@ -159,13 +159,19 @@ impl<A> SeriesConfig<A> {
             return bad("window", "must be at least 1 ms".into());
         }
         if per_bucket == 0 || per_bucket > MAX_WINDOWS_PER_BUCKET {
-            return bad("bucket_windows", format!("{per_bucket} is outside 1..=1440"));
+            return bad(
+                "bucket_windows",
+                format!("{per_bucket} is outside 1..=1440"),
+            );
         }
         if self.bucket_ms() > 31 * 86_400_000 {
             return bad("bucket_windows", "a bucket may span at most 31 days".into());
         }
         if self.shards == 0 || self.shards > MAX_SHARDS {
-            return bad("shards", format!("{} is outside 1..={MAX_SHARDS}", self.shards));
+            return bad(
+                "shards",
+                format!("{} is outside 1..={MAX_SHARDS}", self.shards),
+            );
         }
         if self.retention_ms < self.window_ms {
             return bad("retention", "must be at least one window".into());
@@ -228,10 +234,22 @@ impl SeriesMeta {
         let pairs: [(&'static str, u64, u64); 6] = [
             ("series window width (ms)", self.window_ms, stored.window_ms),
             ("series bucket width (ms)", self.bucket_ms, stored.bucket_ms),
-            ("series dedup horizon (ms)", self.horizon_ms, stored.horizon_ms),
-            ("series retention (ms)", self.retention_ms, stored.retention_ms),
+            (
+                "series dedup horizon (ms)",
+                self.horizon_ms,
+                stored.horizon_ms,
+            ),
+            (
+                "series retention (ms)",
+                self.retention_ms,
+                stored.retention_ms,
+            ),
             ("series grace (ms)", self.grace_ms, stored.grace_ms),
-            ("series shard count", self.shards.into(), stored.shards.into()),
+            (
+                "series shard count",
+                self.shards.into(),
+                stored.shards.into(),
+            ),
         ];
         for (what, asked, found) in pairs {
             if asked != found {
@@ -287,7 +305,7 @@ impl Codec for SeriesMeta {
         r.finish("series meta")?;
         let ok = meta.window_ms > 0
             && meta.bucket_ms >= meta.window_ms
-            && meta.bucket_ms % meta.window_ms == 0
+            && meta.bucket_ms.is_multiple_of(meta.window_ms)
             && meta.bucket_ms / meta.window_ms <= MAX_WINDOWS_PER_BUCKET
             && (1..=MAX_SHARDS).contains(&meta.shards)
             && meta.grace_ms > 0;

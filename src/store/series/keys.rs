@@ -46,6 +46,16 @@ impl Keys {
         self.with(&format!("b/{bucket:016x}/{shard:04x}"))
     }
 
+    /// `<m>/i/<bucket>/`: the directory of a bucket's fingerprint sets.
+    pub(crate) fn ids_dir(&self, bucket: u64) -> Vec<u8> {
+        self.with(&format!("i/{bucket:016x}/"))
+    }
+
+    /// `<m>/i/<bucket>/<shard>/<set id>`: one immutable fingerprint set of a shard's base.
+    pub(crate) fn ids(&self, bucket: u64, shard: u32, id: u128) -> Vec<u8> {
+        self.with(&format!("i/{bucket:016x}/{shard:04x}/{id:032x}"))
+    }
+
     /// `<m>/r/<bucket>/`: the directory of a bucket's pending records.
     pub(crate) fn record_dir(&self, bucket: u64) -> Vec<u8> {
         self.with(&format!("r/{bucket:016x}/"))

@@ -185,7 +185,7 @@ impl RecordIds {
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % u64::from(n) == 0
+        (z ^ (z >> 31)).is_multiple_of(u64::from(n))
     }
 }
 
@@ -211,7 +211,11 @@ where
     /// exists with other parameters, and [`Error::WrongType`] when it holds another
     /// aggregate (or is a [`Metric`](super::Metric)) — before anything is written;
     /// [`Error::Store`].
-    pub async fn open(store: Arc<dyn KvStore>, name: &str, config: SeriesConfig<A>) -> Result<Self> {
+    pub async fn open(
+        store: Arc<dyn KvStore>,
+        name: &str,
+        config: SeriesConfig<A>,
+    ) -> Result<Self> {
         super::meta::validate(name, 1)?;
         config.validate()?;
         let keys = Keys::new(&*store, name);
@@ -240,7 +244,9 @@ where
                 }
                 WriteOutcome::Conflict => match self.store.read(&key).await? {
                     Some((bytes, _)) => codec::decode::<SeriesMeta>(&bytes)?,
-                    None => return Err(Error::store(self.store.backend(), "metadata key vanished")),
+                    None => {
+                        return Err(Error::store(self.store.backend(), "metadata key vanished"));
+                    }
                 },
             },
         };
@@ -354,18 +360,26 @@ where
             for &i in indexes {
                 let Some(e) = events.get(i) else { continue };
                 let mut probe = Vec::new();
-                if let Err(err) = Record::write_event(e.id.fingerprint(), e.time_ms, &e.value, &mut probe) {
+                if let Err(err) =
+                    Record::write_event(e.id.fingerprint(), e.time_ms, &e.value, &mut probe)
+                {
                     if let Some(o) = outcomes.get_mut(i) {
                         *o = EventOutcome::Failed(err);
                     }
                     continue;
                 }
                 if size + probe.len() > MAX_RECORD_BYTES && !rec.events.is_empty() {
-                    out.push(self.pending(bucket, std::mem::take(&mut rec), std::mem::take(&mut idx), &mut late_left));
+                    out.push(self.pending(
+                        bucket,
+                        std::mem::take(&mut rec),
+                        std::mem::take(&mut idx),
+                        &mut late_left,
+                    ));
                     size = 0;
                 }
                 size += probe.len();
-                rec.events.push((e.id.fingerprint(), e.time_ms, e.value.clone()));
+                rec.events
+                    .push((e.id.fingerprint(), e.time_ms, e.value.clone()));
                 idx.push(i);
             }
             if !rec.events.is_empty() {
@@ -373,12 +387,23 @@ where
             }
         }
         if late_left > 0 {
-            out.push(self.pending(self.bucket_of(now), Record::default(), Vec::new(), &mut late_left));
+            out.push(self.pending(
+                self.bucket_of(now),
+                Record::default(),
+                Vec::new(),
+                &mut late_left,
+            ));
         }
         out
     }
 
-    fn pending(&self, bucket: u64, mut rec: Record<V>, indexes: Vec<usize>, late: &mut u64) -> Pending {
+    fn pending(
+        &self,
+        bucket: u64,
+        mut rec: Record<V>,
+        indexes: Vec<usize>,
+        late: &mut u64,
+    ) -> Pending {
         rec.late = std::mem::take(late);
         Pending {
             bucket,
@@ -413,16 +438,20 @@ where
     /// eviction; failures are logged only (the records are durable).
     async fn after_fold(&self, touched: &[u64]) {
         let every = self.cfg.compact_every;
-        let chosen: Vec<u64> = touched.iter().copied().filter(|_| self.ids.one_in(every)).collect();
+        let chosen: Vec<u64> = touched
+            .iter()
+            .copied()
+            .filter(|_| self.ids.one_in(every))
+            .collect();
         for r in join_all(chosen.iter().map(|&b| self.compact_bucket(b))).await {
             if let Err(e) = r {
                 tracing::warn!(series = %self.name, error = %e, "compaction failed");
             }
         }
-        if self.ids.one_in(every.saturating_mul(4)) {
-            if let Err(e) = self.maintain().await {
-                tracing::warn!(series = %self.name, error = %e, "maintenance failed");
-            }
+        if self.ids.one_in(every.saturating_mul(4))
+            && let Err(e) = self.maintain().await
+        {
+            tracing::warn!(series = %self.name, error = %e, "maintenance failed");
         }
     }
 }

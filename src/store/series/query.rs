@@ -187,13 +187,12 @@ where
             .filter(|&b| !self.due(b, now).1)
             .collect();
         for chunk in buckets.chunks(64) {
-            let loads = join_all(chunk.iter().map(|&b| self.load(b))).await;
-            for (&b, loaded) in chunk.iter().zip(loads) {
+            let loads = join_all(chunk.iter().map(|&b| self.load_settled(b))).await;
+            for loaded in loads {
                 let loaded = loaded?;
                 view.pending += loaded.records.len();
-                let seal = self.due(b, now).0;
                 for shard in 0..self.meta.shards {
-                    let (base, _) = self.fold_shard(&loaded, shard, seal)?;
+                    let (base, _, _) = self.fold_shard(&loaded, shard);
                     view.tally.add(&base.tally);
                     for (start, a) in base.windows.range(from_ms..to_ms) {
                         match view.windows.get_mut(start) {
@@ -209,6 +208,22 @@ where
         Ok(view)
     }
 
+    /// Loads a bucket, re-reading while a concurrent compaction replaces what was read.
+    async fn load_settled(&self, bucket: u64) -> Result<super::compact::Loaded<A, V>> {
+        let policy = &self.cfg.policy;
+        for attempt in 1..=policy.max_attempts {
+            if let Some(loaded) = self.load(bucket).await? {
+                return Ok(loaded);
+            }
+            policy.sleep(attempt).await;
+        }
+        Err(crate::Error::Contended {
+            metric: self.name.clone(),
+            shard: 0,
+            attempts: policy.max_attempts,
+        })
+    }
+
     /// Every retained window (the buckets from `now − retention` to `now + max skew`).
     ///
     /// # Errors
@@ -217,7 +232,10 @@ where
     pub async fn query(&self) -> Result<SeriesView<A>> {
         let now = self.cfg.clock.now_ms();
         let from = now.saturating_sub(self.meta.retention_ms.saturating_add(self.meta.bucket_ms));
-        let to = now.saturating_add(self.cfg.skew_ms).saturating_add(self.meta.bucket_ms);
-        self.query_range(from - from % self.meta.bucket_ms, to).await
+        let to = now
+            .saturating_add(self.cfg.skew_ms)
+            .saturating_add(self.meta.bucket_ms);
+        self.query_range(from - from % self.meta.bucket_ms, to)
+            .await
     }
 }

@@ -1,0 +1,363 @@
+//! The bucketed layout (`store::Series`) on the in-memory store: exactly once across many
+//! writers and late redeliveries, clock safety, parameters fixed at creation, sealing and
+//! eviction races, expiry, and the cost of a fold as a metric ages.
+#![cfg(feature = "store")]
+
+mod series_common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use series_common::*;
+use shardfold::store::conformance::CountingStore;
+use shardfold::store::{
+    EventOutcome, KvStore, ManualClock, MemoryStore, Metric, Series, SeriesConfig,
+};
+use shardfold::testkit::SplitMix64;
+use shardfold::{Distinct, Error, Event, Stats, Zip};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_writers_with_redeliveries_up_to_an_hour_later_fold_exactly_once() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let events = events(30_000, 60, 1);
+    let plan = deliveries(&events, 100, 0.3, HOUR, 2);
+    let report = run_writers(&store, &clock, "m", &plan, 32, 4).await;
+    assert_eq!(
+        report.late, 0,
+        "no event may be late: every delivery is within the horizon"
+    );
+    assert_eq!(report.failed, 0);
+    let series = open(&store, &clock, "m", 4).await;
+    let view = series.query().await.unwrap();
+    assert_exact(&view, &events);
+    assert_eq!(view.tally().late, 0);
+    assert_eq!(view.tally().folded, events.len() as u64);
+    assert_eq!(
+        view.tally().duplicates + report.in_batch_duplicates,
+        (report.deliveries - events.len()) as u64,
+        "every extra delivery is counted once as a duplicate"
+    );
+    // compacting everything changes no answer
+    series
+        .compact_range(T0 - 2 * HOUR, T0 + 2 * HOUR)
+        .await
+        .unwrap();
+    let compacted = series.query().await.unwrap();
+    assert_eq!(compacted.pending_records(), 0);
+    assert_exact(&compacted, &events);
+}
+
+#[tokio::test]
+async fn redelivery_within_the_horizon_is_a_duplicate_after_it_is_late() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let series = open(&store, &clock, "m", 4).await;
+    let e = [Event::new("order-1", T0 - 1_000, (5.0, 7u64))];
+    assert_eq!(
+        series.fold(&e).await.unwrap().outcomes,
+        [EventOutcome::Accepted]
+    );
+    series.compact_range(T0 - MINUTE, T0).await.unwrap();
+    clock.advance(5 * HOUR); // an SQS redelivery hours later
+    assert_eq!(
+        series.fold(&e).await.unwrap().outcomes,
+        [EventOutcome::Accepted]
+    );
+    let view = series.query_range(T0 - MINUTE, T0).await.unwrap();
+    assert_eq!((view.tally().folded, view.tally().duplicates), (1, 1));
+    assert_eq!(view.total().unwrap().0.0.count(), 1);
+    clock.advance(2 * HOUR); // beyond the six-hour horizon: refused and counted
+    assert_eq!(
+        series.fold(&e).await.unwrap().outcomes,
+        [EventOutcome::Late]
+    );
+    let view = series
+        .query_range(T0 - MINUTE, T0 + 8 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(view.tally().late, 1);
+    assert_eq!(view.total().unwrap().0.0.count(), 1);
+}
+
+#[tokio::test]
+async fn an_event_a_year_ahead_or_in_microseconds_is_refused_and_changes_no_stored_byte() {
+    let store = Arc::new(MemoryStore::new());
+    let dyn_store: Arc<dyn KvStore> = store.clone();
+    let clock = ManualClock::new(T0);
+    let series = open(&dyn_store, &clock, "m", 4).await;
+    let evs = events(2_000, 30, 3);
+    for batch in evs.chunks(100) {
+        assert!(series.fold(batch).await.unwrap().is_complete());
+    }
+    let before = dump(&dyn_store).await;
+    let year_ahead = Event::new("clock-wrong", T0 + 365 * 24 * HOUR, (1.0, 1u64));
+    let micros = Event::new("micros", (T0 - 5_000) * 1_000, (1.0, 1u64));
+    for bad in [year_ahead, micros] {
+        let report = series.fold(std::slice::from_ref(&bad)).await.unwrap();
+        assert!(
+            matches!(
+                report.outcomes[0],
+                EventOutcome::Failed(Error::FutureEvent { .. })
+            ),
+            "{:?}",
+            report.outcomes
+        );
+        assert_eq!(dump(&dyn_store).await, before, "no stored byte changed");
+    }
+    // and the answer is whole: every window of the real events is still there
+    assert_exact(&series.query().await.unwrap(), &evs);
+}
+
+#[tokio::test]
+async fn opening_with_other_parameters_fails_at_open_naming_both_values() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let _created = open(&store, &clock, "m", 4).await;
+    let keys_before = dump(&store).await;
+    let base = || config(&clock, 4);
+    let cases: Vec<(SeriesConfig<Agg>, &str, &str, &str)> = vec![
+        (
+            base().window(Duration::from_secs(120)),
+            "series window width (ms)",
+            "120000",
+            "60000",
+        ),
+        (
+            base().horizon(Duration::from_secs(3600)),
+            "series dedup horizon (ms)",
+            "3600000",
+            "21600000",
+        ),
+        (
+            base().retention(Duration::from_secs(86_400)),
+            "series retention (ms)",
+            "86400000",
+            "172800000",
+        ),
+        (base().shards(8), "series shard count", "8", "4"),
+    ];
+    for (cfg, what_want, asked, stored) in cases {
+        match Series::<Agg, Val>::open(store.clone(), "m", cfg).await {
+            Err(Error::IncompatibleParams { what, left, right }) => {
+                assert_eq!(
+                    (what, left.as_str(), right.as_str()),
+                    (what_want, asked, stored)
+                );
+            }
+            other => panic!("{what_want}: expected IncompatibleParams, got {other:?}"),
+        }
+    }
+    // a sketch parameter: Distinct at another precision
+    let p12 = SeriesConfig::new(Zip((Stats::default(), Distinct::new(12))))
+        .window(Duration::from_secs(60))
+        .horizon(Duration::from_secs(6 * 3600))
+        .retention(Duration::from_secs(2 * 86_400))
+        .shards(4)
+        .clock(Arc::new(clock.clone()));
+    let err = Series::<Agg, Val>::open(store.clone(), "m", p12)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IncompatibleParams {
+                what: "series aggregate parameters",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // another aggregate type, and the old whole-state layout, under the same name
+    let other = SeriesConfig::new(Stats::default()).clock(Arc::new(clock.clone()));
+    let err = Series::<Stats, f64>::open(store.clone(), "m", other)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongType { .. }), "{err}");
+    let err = Metric::<Stats>::open(store.clone(), "m", 4)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongType { .. }), "{err}");
+    assert_eq!(
+        dump(&store).await,
+        keys_before,
+        "nothing written by a refused open"
+    );
+}
+
+#[tokio::test]
+async fn expired_buckets_are_deleted_from_the_store() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let series = open(&store, &clock, "m", 4).await;
+    for batch in events(3_000, 30, 5).chunks(100) {
+        series.fold(batch).await.unwrap();
+    }
+    assert!(dump(&store).await.len() > 10);
+    // past the horizon: sealed (IDs dropped) but kept
+    clock.advance(7 * HOUR);
+    let m = maintain_all(&series).await;
+    assert!(m.sealed >= 30, "{m:?}");
+    let sealed = series.query().await.unwrap();
+    assert_eq!(sealed.tally().folded, 3_000);
+    // past retention + grace: gone from the store, only the metadata and cursor remain
+    clock.advance(2 * 24 * HOUR);
+    let m = maintain_all(&series).await;
+    assert!(m.evicted >= 30 && m.keys_deleted > 0, "{m:?}");
+    let left: Vec<String> = dump(&store).await.into_keys().collect();
+    assert_eq!(left, ["m/cursor", "m/meta"]);
+    assert_eq!(series.query().await.unwrap().window_count(), 0);
+}
+
+#[tokio::test]
+async fn a_straggler_compactor_cannot_resurrect_or_double_count_a_sealed_or_evicted_bucket() {
+    for evict in [false, true] {
+        let gate = Arc::new(GateStore::new(Arc::new(MemoryStore::new())));
+        let store: Arc<dyn KvStore> = gate.clone();
+        let clock = ManualClock::new(T0);
+        let evs = events(500, 1, 9); // one bucket
+        let bucket_start = evs[0].time_ms - evs[0].time_ms % MINUTE;
+        // no compaction but the ones asked for: the redeliveries stay pending
+        let quiet = || config(&clock, 1).compact_every(0);
+        let writer = Series::<Agg, Val>::open(store.clone(), "m", quiet())
+            .await
+            .unwrap();
+        for batch in evs.chunks(50) {
+            writer.fold(batch).await.unwrap();
+        }
+        writer
+            .compact_range(bucket_start, bucket_start + 1)
+            .await
+            .unwrap();
+        for batch in evs.chunks(50) {
+            writer.fold(batch).await.unwrap(); // redelivered, pending
+        }
+        // the straggler reads the bucket, then stalls before its conditional write ...
+        gate.close_next_base_write();
+        let straggler = Series::<Agg, Val>::open(store.clone(), "m", quiet())
+            .await
+            .unwrap();
+        let stalled = tokio::spawn(async move {
+            straggler
+                .compact_range(bucket_start, bucket_start + 1)
+                .await
+        });
+        gate.wait_until_held().await;
+        // ... while time passes and another writer seals (or evicts) the bucket
+        clock.advance(if evict { 3 * 24 * HOUR } else { 7 * HOUR });
+        let sweeper = open(&store, &clock, "m", 1).await;
+        maintain_all(&sweeper).await;
+        gate.open();
+        stalled.await.unwrap().unwrap();
+        let view = sweeper
+            .query_range(bucket_start, bucket_start + MINUTE)
+            .await
+            .unwrap();
+        if evict {
+            let left: Vec<String> = dump(&store).await.into_keys().collect();
+            assert_eq!(left, ["m/cursor", "m/meta"], "nothing resurrected");
+            assert_eq!(view.window_count(), 0);
+        } else {
+            assert_eq!(view.tally().folded, 500, "not counted twice");
+            assert_eq!(view.total().unwrap().0.0.count(), 500);
+            assert_eq!(view.tally().duplicates, 500);
+        }
+    }
+}
+
+/// The bytes a fold reads and writes at hour 48 of a metric's life are within 1.2× of hour 1:
+/// one-minute windows, 7 days of retention, K = 8, 200 events a minute in batches of 50.
+#[tokio::test]
+async fn bytes_moved_per_fold_do_not_grow_with_the_metric_age() {
+    let counting = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn KvStore> = counting.clone();
+    let clock = ManualClock::new(T0);
+    let cfg = config(&clock, 8).retention(Duration::from_secs(7 * 86_400));
+    let series = Series::<Agg, Val>::open(store, "aging", cfg).await.unwrap();
+    let mut rng = SplitMix64::new(21);
+    let mut per_hour = Vec::new();
+    let mut n = 0u64;
+    for hour in 0..48u64 {
+        counting.reset();
+        let mut folds = 0u64;
+        for minute in 0..60u64 {
+            let now = T0 + hour * HOUR + minute * MINUTE;
+            clock.set(now + MINUTE);
+            let batch: Vec<Event<Val>> = (0..200)
+                .map(|_| {
+                    n += 1;
+                    let t = now + rng.below(60_000) as u64;
+                    Event::new(
+                        format!("e{n}").as_str(),
+                        t,
+                        (rng.unit(), rng.next_u64() % 10_000),
+                    )
+                })
+                .collect();
+            for chunk in batch.chunks(50) {
+                series.fold(chunk).await.unwrap();
+                folds += 1;
+            }
+        }
+        let c = counting.counts();
+        per_hour.push((c.bytes_read + c.bytes_written) as f64 / folds as f64);
+    }
+    let (first, last) = (per_hour[0], per_hour[47]);
+    println!(
+        "bytes per fold, hour 1: {first:.0}, hour 48: {last:.0} ({:.2}×)",
+        last / first
+    );
+    assert!(
+        last <= 1.2 * first,
+        "hour 48 {last:.0} B/fold vs hour 1 {first:.0}: {per_hour:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_with_bad_values_refuses_only_them() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let series = open(&store, &clock, "m", 2).await;
+    let batch = [
+        Event::new("a", T0 - 10, (1.0, 1u64)),
+        Event::new("b", T0 - 10, (f64::NAN, 2u64)),
+        Event::new("a", T0 - 10, (1.0, 1u64)),
+    ];
+    let out = series.fold(&batch).await.unwrap().outcomes;
+    assert_eq!(out[0], EventOutcome::Accepted);
+    assert!(
+        matches!(out[1], EventOutcome::Failed(Error::InvalidValue { .. })),
+        "{out:?}"
+    );
+    assert_eq!(out[2], EventOutcome::Duplicate);
+    assert_eq!(series.query().await.unwrap().tally().folded, 1);
+}
+
+/// Windows of one series, merged in query order, equal one stream of the deduplicated events
+/// for any split into batches, any redelivery and any compaction schedule (bit for bit:
+/// exact sums and HLL registers).
+#[test]
+fn any_batching_redelivery_and_compaction_schedule_gives_the_same_bytes() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    proptest!(ProptestConfig::with_cases(24), |(seed in any::<u64>(), batch in 1usize..80, every in 0u32..4)| {
+        rt.block_on(async {
+            let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+            let clock = ManualClock::new(T0);
+            let evs = events(400, 5, seed);
+            let plan = deliveries(&evs, batch, 0.4, HOUR, seed ^ 1);
+            let cfg = config(&clock, 3).compact_every(every);
+            let series = Series::<Agg, Val>::open(store, "p", cfg).await.unwrap();
+            let mut ordered = plan.clone();
+            ordered.sort_by_key(|d| d.at);
+            for d in &ordered {
+                clock.set(d.at);
+                series.fold(&d.events).await.unwrap();
+            }
+            assert_exact(&series.query().await.unwrap(), &evs);
+        });
+    });
+}
