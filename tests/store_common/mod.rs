@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use shardfold::store::{KvStore, connect};
 
+pub mod series;
+#[path = "../series_common/mod.rs"]
+pub mod series_common;
+
 /// Env var telling a re-invoked test binary which race worker to be.
 pub const CHILD_ENV: &str = "SHARDFOLD_RACE_CHILD";
 
@@ -132,6 +136,27 @@ macro_rules! backend_tests {
                 assert!(status.success(), "race child failed: {status}");
             }
             race::check_race(store, &metric, 4, 12).await;
+        }
+
+        /// The bucketed layout: 16 tasks here and 16 in 4 OS processes, redeliveries up to an
+        /// hour later: exact per window, nothing late.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn series_writers_tasks_and_processes_fold_exactly_once() {
+            let metric = suite::unique_prefix(concat!($name, "-series"));
+            store_common::series::series_race(&backend_url(), &metric, "series_child").await;
+        }
+
+        /// Not a test of its own: the body of a child process of the series race.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn series_child() {
+            store_common::series::series_child().await;
+        }
+
+        /// Sealed and expired buckets are deleted from the store itself.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn series_expired_keys_are_gone() {
+            let metric = suite::unique_prefix(concat!($name, "-expiry"));
+            store_common::series::series_expiry(&backend_url(), &metric).await;
         }
 
         /// Not a test of its own: the body of a child process of the race above.

@@ -1,8 +1,11 @@
 //! Compaction (fold a bucket's records into its bases), sealing and eviction.
 
+use std::collections::BTreeMap;
+
 use futures_util::future::join_all;
 
 use super::base::{Base, Folder, IdSet, Tally};
+use super::keys::{GROUP, Kind};
 use super::record::Record;
 use super::{Series, SeriesValue};
 use crate::Aggregate;
@@ -146,7 +149,10 @@ where
     }
 
     async fn read_records(&self, bucket: u64) -> Result<Vec<(u128, Vec<u8>, Record<V>)>> {
-        let listed = self.store.list(&self.keys.record_dir(bucket)).await?;
+        let listed = self
+            .store
+            .list(&self.keys.dir(Kind::Record, bucket))
+            .await?;
         let reads = join_all(listed.iter().map(|k| self.store.read(k))).await;
         let mut records = Vec::with_capacity(listed.len());
         for (key, read) in listed.into_iter().zip(reads) {
@@ -237,24 +243,6 @@ where
             .saturating_add(m.grace_ms)
             <= now;
         (seal, evict)
-    }
-
-    /// Whether bucket `b` ended more than a grace ago: writes to it are mostly over.
-    fn settled(&self, bucket: u64, now: u64) -> bool {
-        self.bucket_end(bucket).saturating_add(self.meta.grace_ms) <= now
-    }
-
-    /// Compacts `bucket` if it has pending records.
-    async fn compact_if_pending(&self, bucket: u64) -> Result<()> {
-        if !self
-            .store
-            .list(&self.keys.record_dir(bucket))
-            .await?
-            .is_empty()
-        {
-            self.compact_bucket(bucket).await?;
-        }
-        Ok(())
     }
 
     /// Compacts one bucket: folds its pending records into its shards' bases (exactly once,
@@ -361,11 +349,46 @@ where
         Ok(true)
     }
 
-    /// Deletes every key under the directories `dirs`; how many existed.
-    async fn delete_dirs(&self, dirs: &[Vec<u8>]) -> Result<u64> {
+    /// The keys of `kind` of the buckets in `[from, to)`, by bucket: one listing per bucket
+    /// for a short range, one per group of 256 buckets for a long one.
+    async fn keys_in_range(
+        &self,
+        kind: Kind,
+        from: u64,
+        to: u64,
+    ) -> Result<BTreeMap<u64, Vec<Vec<u8>>>> {
+        let mut out: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
+        if to <= from {
+            return Ok(out);
+        }
+        let dirs: Vec<Vec<u8>> = if to - from <= 32 {
+            (from..to).map(|b| self.keys.dir(kind, b)).collect()
+        } else {
+            (from / GROUP..=(to - 1) / GROUP)
+                .map(|g| self.keys.group_dir(kind, g))
+                .collect()
+        };
+        for listed in join_all(dirs.iter().map(|d| self.store.list(d))).await {
+            for key in listed? {
+                match self.keys.bucket_of_key(kind, &key) {
+                    Some(b) if (from..to).contains(&b) => out.entry(b).or_default().push(key),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the keys of `kinds` of the buckets in `[from, to)`; how many existed.
+    async fn delete_range(&self, kinds: &[Kind], from: u64, to: u64) -> Result<u64> {
         let mut keys = Vec::new();
-        for dir in dirs {
-            keys.extend(self.store.list(dir).await?);
+        for &kind in kinds {
+            keys.extend(
+                self.keys_in_range(kind, from, to)
+                    .await?
+                    .into_values()
+                    .flatten(),
+            );
         }
         let mut deleted = 0;
         for r in join_all(keys.iter().map(|k| self.store.delete(k))).await {
@@ -376,9 +399,26 @@ where
 
     /// Deletes a bucket's bases, fingerprint sets and records.
     async fn evict_bucket(&self, bucket: u64) -> Result<u64> {
-        let k = &self.keys;
-        self.delete_dirs(&[k.record_dir(bucket), k.base_dir(bucket), k.ids_dir(bucket)])
+        self.delete_range(&[Kind::Record, Kind::Base, Kind::Ids], bucket, bucket + 1)
             .await
+    }
+
+    /// Compacts the buckets in `[from, to)` that have pending records.
+    async fn compact_pending(&self, from: u64, to: u64) -> Result<()> {
+        for bucket in self
+            .keys_in_range(Kind::Record, from, to)
+            .await?
+            .into_keys()
+        {
+            self.compact_bucket(bucket).await?;
+        }
+        Ok(())
+    }
+
+    /// The first bucket not yet `lag` past its end: buckets before it ended at least `lag`
+    /// milliseconds ago.
+    fn bound(&self, now: u64, lag: u64) -> u64 {
+        now.saturating_sub(lag) / self.meta.bucket_ms
     }
 
     /// Compacts every bucket that overlaps `[from_ms, to_ms)`.
@@ -447,25 +487,35 @@ where
             }
         };
         let now = self.cfg.clock.now_ms();
-        let mut next = cursor;
-        let mut done = Maintenance::default();
-        while next.settle_next < cursor.settle_next + MAX_SWEEP
-            && self.settled(next.settle_next, now)
-        {
-            self.compact_if_pending(next.settle_next).await?;
-            next.settle_next += 1;
-            done.settled += 1;
-        }
-        while next.seal_next < cursor.seal_next + MAX_SWEEP && self.due(next.seal_next, now).0 {
-            self.compact_if_pending(next.seal_next).await?;
-            next.seal_next += 1;
-            done.sealed += 1;
-        }
-        while next.evict_next < cursor.evict_next + MAX_SWEEP && self.due(next.evict_next, now).1 {
-            done.keys_deleted += self.evict_bucket(next.evict_next).await?;
-            next.evict_next += 1;
-            done.evicted += 1;
-        }
+        let m = &self.meta;
+        let step = |from: u64, bound: u64| (from, bound.min(from + MAX_SWEEP).max(from));
+        let settle = step(cursor.settle_next, self.bound(now, m.grace_ms));
+        let seal = step(
+            cursor.seal_next,
+            self.bound(now, m.horizon_ms.saturating_add(m.grace_ms)),
+        );
+        let evict = step(
+            cursor.evict_next,
+            self.bound(now, m.retention_ms.saturating_add(m.grace_ms)),
+        );
+        // settle: compact a bucket's last records once it is a grace old; seal: fold what is
+        // still pending, with dedup, before the seal becomes visible
+        self.compact_pending(settle.0, settle.1).await?;
+        self.compact_pending(seal.0, seal.1).await?;
+        let mut done = Maintenance {
+            settled: settle.1 - settle.0,
+            sealed: seal.1 - seal.0,
+            evicted: evict.1 - evict.0,
+            keys_deleted: 0,
+        };
+        done.keys_deleted += self
+            .delete_range(&[Kind::Record, Kind::Base, Kind::Ids], evict.0, evict.1)
+            .await?;
+        let next = Cursor {
+            settle_next: settle.1,
+            seal_next: seal.1,
+            evict_next: evict.1,
+        };
         if next == cursor {
             return Ok(done);
         }
@@ -479,9 +529,7 @@ where
             return Ok(Maintenance::default());
         }
         // the seal is visible: no compaction reads these fingerprint sets any more
-        for b in cursor.seal_next..next.seal_next {
-            done.keys_deleted += self.delete_dirs(&[self.keys.ids_dir(b)]).await?;
-        }
+        done.keys_deleted += self.delete_range(&[Kind::Ids], seal.0, seal.1).await?;
         Ok(done)
     }
 }
