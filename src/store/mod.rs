@@ -65,6 +65,8 @@ mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 mod series;
+#[doc(hidden)]
+pub use series::wire as series_wire;
 mod snapshot;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -68,6 +68,8 @@ mod config;
 mod keys;
 mod query;
 mod record;
+#[doc(hidden)]
+pub mod wire;
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
