@@ -361,3 +361,30 @@ fn any_batching_redelivery_and_compaction_schedule_gives_the_same_bytes() {
         });
     });
 }
+
+/// 100 000 events in one minute with the default configuration: no stored value reaches
+/// DynamoDB's 400 KB item limit, and the remembered IDs cost at most 8 bytes each.
+#[tokio::test]
+async fn a_busy_minute_keeps_values_under_400_kb_and_ids_under_8_bytes_each() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let cfg = SeriesConfig::new(Agg::default()).clock(Arc::new(clock.clone()));
+    let series = Series::<Agg, Val>::open(store.clone(), "busy", cfg).await.unwrap();
+    let evs = events(100_000, 1, 31);
+    for batch in evs.chunks(1_000) {
+        assert!(series.fold(batch).await.unwrap().is_complete());
+    }
+    series.compact_range(T0 - MINUTE, T0).await.unwrap();
+    let stored = dump(&store).await;
+    let largest = stored.values().map(Vec::len).max().unwrap();
+    let id_bytes: usize = stored
+        .iter()
+        .filter(|(k, _)| k.contains("/i/"))
+        .map(|(_, v)| v.len())
+        .sum();
+    let per_id = id_bytes as f64 / evs.len() as f64;
+    println!("largest value {largest} B; {per_id:.2} B per remembered ID");
+    assert!(largest < 400_000, "largest value {largest} B");
+    assert!(per_id <= 8.0, "{per_id:.2} B per ID");
+    assert_exact(&series.query().await.unwrap(), &evs);
+}
