@@ -44,6 +44,7 @@
 mod codec;
 mod merge;
 mod query;
+pub(crate) mod sliding;
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -1,9 +1,7 @@
 //! Queries over [`Windowed`]: one window, a range, hopping windows.
 
-use std::collections::BTreeSet;
-
 use super::Windowed;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::merge::Merge;
 
 impl<A> Windowed<A> {
@@ -47,28 +45,14 @@ impl<A: Merge + Clone> Windowed<A> {
 
     /// Hopping (sliding) windows of width `k·W` and step `W`: for every aligned start `s` whose
     /// window `[s, s + k·W)` holds at least one window, `(s, merge of those windows)`, by
-    /// ascending `s`. `k = 1` gives the tumbling windows themselves.
+    /// ascending `s`. `k = 1` gives the tumbling windows themselves. Linear in the output (a
+    /// two-stack queue: no window is merged more than a few times).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] when `k` is 0 or above 65536; what the aggregate's merge
     /// returns.
     pub fn hopping(&self, k: u64) -> Result<Vec<(u64, A)>> {
-        if !(1..=1 << 16).contains(&k) {
-            return Err(Error::InvalidParameter {
-                name: "k",
-                reason: "a hopping window spans 1 to 65536 windows".into(),
-            });
-        }
-        let mut starts = BTreeSet::new();
-        for (s, _) in self.windows() {
-            let back = (k - 1).min(s / self.width_ms);
-            starts.extend((0..=back).map(|j| s - j * self.width_ms));
-        }
-        let span = k.saturating_mul(self.width_ms);
-        starts
-            .into_iter()
-            .map(|s| Ok((s, self.range(s, s.saturating_add(span))?)))
-            .collect()
+        super::sliding::hopping(self.windows(), self.width_ms, k, &self.template)
     }
 }

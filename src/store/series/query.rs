@@ -74,88 +74,16 @@ impl<A: Aggregate> SeriesView<A> {
         Ok(acc)
     }
 
-    /// Hopping windows `k` windows wide, one window apart: for every window start `s` with
-    /// events, the merge of the windows starting in `[s − (k−1)·W, s]`. Linear in the windows
-    /// held: a two-stack queue (each window enters and leaves it once; merges are not
-    /// undone, so no inverse is needed).
+    /// Hopping windows of width `k` windows and step one window: for every aligned start `s`
+    /// whose span `[s, s + k·W)` holds a window, `(s, merge of those windows)`, ascending; as
+    /// [`Windowed::hopping`](crate::Windowed::hopping), linear in the output.
     ///
     /// # Errors
     ///
-    /// As [`total`](Self::total).
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) when `k` is 0 or above
+    /// 65536; a merge error of the aggregate.
     pub fn hopping(&self, k: u64) -> Result<Vec<(u64, A)>> {
-        let span = self.window_ms.saturating_mul(k.max(1) - 1);
-        let mut queue = TwoStacks::new(self.template.clone());
-        let mut out = Vec::with_capacity(self.windows.len());
-        for (&start, a) in &self.windows {
-            queue.push(start, a)?;
-            queue.drop_before(start.saturating_sub(span))?;
-            out.push((start, queue.merged()?));
-        }
-        Ok(out)
-    }
-}
-
-/// A FIFO of window aggregates with O(1) amortised merge of its contents: the back stack keeps
-/// a running merge of what was pushed; the front stack keeps suffix merges, rebuilt from the
-/// back stack when it runs dry.
-struct TwoStacks<A> {
-    template: A,
-    /// (start, merge of this element and every element above it towards the back)
-    front: Vec<(u64, A)>,
-    back: Vec<(u64, A)>,
-    back_merged: A,
-}
-
-impl<A: Aggregate> TwoStacks<A> {
-    fn new(template: A) -> Self {
-        TwoStacks {
-            back_merged: template.clone(),
-            template,
-            front: Vec::new(),
-            back: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, start: u64, a: &A) -> Result<()> {
-        self.back_merged.merge(a)?;
-        self.back.push((start, a.clone()));
-        Ok(())
-    }
-
-    fn drop_before(&mut self, min_start: u64) -> Result<()> {
-        loop {
-            if self.front.is_empty() {
-                if self.back.first().is_none_or(|(s, _)| *s >= min_start) {
-                    return Ok(());
-                }
-                self.refill()?;
-            }
-            match self.front.last() {
-                Some((s, _)) if *s < min_start => {
-                    self.front.pop();
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// Moves the back stack to the front, computing suffix merges (newest first).
-    fn refill(&mut self) -> Result<()> {
-        let mut acc = self.template.clone();
-        while let Some((s, a)) = self.back.pop() {
-            acc.merge(&a)?;
-            self.front.push((s, acc.clone()));
-        }
-        self.back_merged = self.template.clone();
-        Ok(())
-    }
-
-    fn merged(&self) -> Result<A> {
-        let mut acc = self.back_merged.clone();
-        if let Some((_, f)) = self.front.last() {
-            acc.merge(f)?;
-        }
-        Ok(acc)
+        crate::window::sliding::hopping(self.windows(), self.window_ms, k, &self.template)
     }
 }
 
