@@ -5,24 +5,25 @@
 //! `cargo run --release --features sqlite --example quickstart`
 //!
 //! Each instance is what a Lambda handler would be: it holds nothing between batches, opens the
-//! metric, folds its batch with `Metric::fold`, and reports failures per event. The event source
-//! redelivers 15 % of batches (as SQS does after a visibility timeout) and sends some events to
-//! two instances; shardfold dedups them, so counts and sums are exact.
+//! series, folds its batch with `Series::fold` (an append to the batch's minute buckets), and
+//! reports failures per event. The event source redelivers 15 % of batches (as SQS does after a
+//! visibility timeout) and sends some events to two instances; compactions fold every event
+//! exactly once, so counts and sums are exact.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use shardfold::store::{Metric, connect};
+use shardfold::store::{Clock, Series, SeriesConfig, SeriesView, SystemClock, connect};
 use shardfold::testkit::SplitMix64;
-use shardfold::{Distinct, Event, Quantiles, Stats, Windowed, Zip};
+use shardfold::{Distinct, Event, Quantiles, Stats, Zip};
 
 /// Per minute: amount stats, distinct users, amount quantiles.
-type Checkout = Windowed<Zip<(Stats, Distinct, Quantiles)>>;
+type Checkout = Zip<(Stats, Distinct, Quantiles)>;
 type Value = (f64, u64, f64);
 
 const MINUTE: u64 = 60_000;
-const START: u64 = 1_763_856_000_000; // 2025-11-23T00:00:00Z
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -42,7 +43,10 @@ async fn run() -> shardfold::Result<bool> {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let url = format!("sqlite://{}", path.display());
-    let events = checkout_events(20_000);
+    // the last 15 minutes: events older than the dedup horizon (6 h) would be refused as late
+    let now = SystemClock.now_ms();
+    let start = now - now % MINUTE - 15 * MINUTE;
+    let events = checkout_events(20_000, start);
     let batches = deliveries(&events);
     println!(
         "{} distinct events, {} deliveries in {} batches (redeliveries included), 8 instances → {url}",
@@ -67,22 +71,26 @@ async fn run() -> shardfold::Result<bool> {
             })??;
     }
 
-    // a query from yet another stateless process: read the shards, merge in any order
-    let metric = open(&url).await?;
-    let state = metric.query().await?;
-    report(&state, &events)
+    // a query from yet another stateless process: the buckets of the range, merged
+    let series = open(&url).await?;
+    let view = series.query_range(start, start + 15 * MINUTE).await?;
+    report(&view, &events, start)
 }
 
-async fn open(url: &str) -> shardfold::Result<Metric<Checkout>> {
-    let template = Checkout::try_new(MINUTE, 10 * MINUTE, 30 * 24 * 60 * MINUTE)?;
-    Metric::open_with(connect(url).await?, "checkout", 8, template).await
+/// Minute windows, 8 shards per minute bucket; the other parameters are the defaults
+/// (6 h dedup horizon, 7 days of retention). Recorded when the series is created.
+async fn open(url: &str) -> shardfold::Result<Series<Checkout, Value>> {
+    let config = SeriesConfig::new(Checkout::default())
+        .window(Duration::from_secs(60))
+        .shards(8);
+    Series::open(connect(url).await?, "checkout", config).await
 }
 
 /// One stateless instance: for each of its batches, open, fold, report per-event failures.
 async fn instance(url: &str, batches: &[Vec<Event<Value>>], me: usize) -> shardfold::Result<()> {
     for batch in batches.iter().skip(me).step_by(8) {
-        let metric = open(url).await?;
-        let report = metric.fold(batch).await?;
+        let series = open(url).await?;
+        let report = series.fold(batch).await?;
         if let Some(i) = report.failed().next() {
             return Err(shardfold::Error::InvalidParameter {
                 name: "batch",
@@ -94,7 +102,7 @@ async fn instance(url: &str, batches: &[Vec<Event<Value>>], me: usize) -> shardf
 }
 
 /// Checkout events over 10 minutes: log-normal amounts, 2,000 users.
-fn checkout_events(n: u64) -> Vec<Event<Value>> {
+fn checkout_events(n: u64, start: u64) -> Vec<Event<Value>> {
     let mut rng = SplitMix64::new(11);
     (0..n)
         .map(|i| {
@@ -102,7 +110,7 @@ fn checkout_events(n: u64) -> Vec<Event<Value>> {
             let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
             let amount = ((3.0 + 0.8 * normal).exp() * 100.0).round() / 100.0;
             let user = rng.next_u64() % 2_000;
-            let time = START + i * 10 * MINUTE / n + rng.below(2_000) as u64;
+            let time = start + i * 10 * MINUTE / n + rng.below(2_000) as u64;
             Event::new(format!("order-{i}").as_str(), time, (amount, user, amount))
         })
         .collect()
@@ -128,7 +136,7 @@ fn deliveries(events: &[Event<Value>]) -> Vec<Vec<Event<Value>>> {
     batches
 }
 
-fn report(state: &Checkout, events: &[Event<Value>]) -> shardfold::Result<bool> {
+fn report(view: &SeriesView<Checkout>, events: &[Event<Value>], start: u64) -> shardfold::Result<bool> {
     let mut truth: BTreeMap<u64, (Vec<f64>, BTreeSet<u64>)> = BTreeMap::new();
     for e in events {
         let w = truth.entry(e.time_ms - e.time_ms % MINUTE).or_default();
@@ -139,9 +147,9 @@ fn report(state: &Checkout, events: &[Event<Value>]) -> shardfold::Result<bool> 
         "\n minute | count (exact) | sum (exact)        | users est/exact | p99 estimate (its true rank)"
     );
     let mut ok = true;
-    for (start, Zip((stats, users, amounts))) in state.windows() {
-        let Some((values, ids)) = truth.get_mut(&start) else {
-            println!("unexpected window {start}");
+    for (w, Zip((stats, users, amounts))) in view.windows() {
+        let Some((values, ids)) = truth.get_mut(&w) else {
+            println!("unexpected window {w}");
             return Ok(false);
         };
         values.sort_by(f64::total_cmp);
@@ -153,7 +161,7 @@ fn report(state: &Checkout, events: &[Event<Value>]) -> shardfold::Result<bool> 
         ok &= exact;
         println!(
             " {:>6} | {:>6} {:>6} | {:>12.2} {:>5} | {:>6.0} / {:<6} | {:>7.2} (q{:.4})",
-            (start - START) / MINUTE,
+            (w - start) / MINUTE,
             stats.count(),
             if stats.count() == values.len() as u64 {
                 "✓"
@@ -173,13 +181,14 @@ fn report(state: &Checkout, events: &[Event<Value>]) -> shardfold::Result<bool> 
         );
     }
     println!(
-        "\nduplicates refused: {}, late: {}; windows: {} (expected {})",
-        state.duplicates(),
-        state.late(),
-        state.window_count(),
-        truth.len()
+        "\nduplicates refused: {}, late: {}; windows: {} (expected {}); records not yet compacted: {}",
+        view.tally().duplicates,
+        view.tally().late,
+        view.window_count(),
+        truth.len(),
+        view.pending_records()
     );
-    ok &= state.window_count() == truth.len();
+    ok &= view.window_count() == truth.len() && view.tally().late == 0;
     println!(
         "{}",
         if ok {
