@@ -136,7 +136,11 @@ fn deliveries(events: &[Event<Value>]) -> Vec<Vec<Event<Value>>> {
     batches
 }
 
-fn report(view: &SeriesView<Checkout>, events: &[Event<Value>], start: u64) -> shardfold::Result<bool> {
+fn report(
+    view: &SeriesView<Checkout>,
+    events: &[Event<Value>],
+    start: u64,
+) -> shardfold::Result<bool> {
     let mut truth: BTreeMap<u64, (Vec<f64>, BTreeSet<u64>)> = BTreeMap::new();
     for e in events {
         let w = truth.entry(e.time_ms - e.time_ms % MINUTE).or_default();

@@ -369,7 +369,9 @@ async fn a_busy_minute_keeps_values_under_400_kb_and_ids_under_8_bytes_each() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(T0);
     let cfg = SeriesConfig::new(Agg::default()).clock(Arc::new(clock.clone()));
-    let series = Series::<Agg, Val>::open(store.clone(), "busy", cfg).await.unwrap();
+    let series = Series::<Agg, Val>::open(store.clone(), "busy", cfg)
+        .await
+        .unwrap();
     let evs = events(100_000, 1, 31);
     for batch in evs.chunks(1_000) {
         assert!(series.fold(batch).await.unwrap().is_complete());

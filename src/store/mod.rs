@@ -1,6 +1,18 @@
 //! Persistence: fold batches of events into any key-value store (design layer 4).
 //!
+//! Two layouts sit on the same small [`KvStore`] contract:
+//!
+//! * [`Series`] — **windowed metrics, the layout to use**: state partitioned by event-time
+//!   bucket and shard; a fold appends its batch (no read), compactions fold records into
+//!   per-shard bases exactly once, queries read only the buckets of their range, and the
+//!   writer's clock (never an event time) decides what is late, sealed and expired. Its keys
+//!   and rules are in the [`Series`] docs and FORMAT.md.
+//! * [`Metric`] — the whole state of each of K shards in one value (read → fold →
+//!   compare-and-set), drawn below: simple, and right for small un-windowed states; its cost
+//!   grows with the state, so not for windows kept over time.
+//!
 //! ```text
+//!  Metric::fold:
 //!  batch ──► split by shard ──► per shard, concurrently:
 //!            (stable hash of      read <metric>/<k> → (bytes, version) or absent
 //!             the event ID)       decode, dedup, fold only this batch's new events, encode
@@ -16,6 +28,11 @@
 //! * [`read`](KvStore::read) a key → `None`, or its bytes and its [`Version`];
 //! * [`create`](KvStore::create) a key only if it is absent;
 //! * [`update`](KvStore::update) a key only if its version is still the one read.
+//!
+//! and, for the bucketed layout, [`list`](KvStore::list) the keys under a prefix (ascending
+//! bytes) and [`delete`](KvStore::delete) a key — each natively, single-key, so object stores
+//! (conditional PUT) and DynamoDB (conditional writes, `Query` on a sort key) can implement
+//! them.
 //!
 //! A lost race is [`WriteOutcome::Conflict`], never an error and never a silent overwrite.
 //! Every successful write returns the key's new version, which is strictly greater than every

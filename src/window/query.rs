@@ -34,7 +34,7 @@ impl<A: Merge + Clone> Windowed<A> {
     ///
     /// # Errors
     ///
-    /// What the aggregate's merge returns ([`Error::Overflow`] of an exact sum).
+    /// What the aggregate's merge returns ([`Error::Overflow`](crate::Error::Overflow) of an exact sum).
     pub fn range(&self, from_ms: u64, to_ms: u64) -> Result<A> {
         let mut out = self.template.clone();
         for (_, a) in self.windows().filter(|(s, _)| (from_ms..to_ms).contains(s)) {
@@ -50,8 +50,8 @@ impl<A: Merge + Clone> Windowed<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] when `k` is 0 or above 65536; what the aggregate's merge
-    /// returns.
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) when `k` is 0 or above 65536;
+    /// what the aggregate's merge returns.
     pub fn hopping(&self, k: u64) -> Result<Vec<(u64, A)>> {
         super::sliding::hopping(self.windows(), self.width_ms, k, &self.template)
     }

@@ -118,7 +118,8 @@ impl<A> SeriesConfig<A> {
     }
 
     /// A fold compacts each bucket it appended to with probability `1 / n` (`n = 1`: after
-    /// every fold; `0`: never — run [`Series::compact`](super::Series::compact) yourself).
+    /// every fold; `0`: never — run [`Series::compact_range`](super::Series::compact_range) or
+    /// [`Series::maintain`](super::Series::maintain) yourself).
     pub fn compact_every(mut self, n: u32) -> Self {
         self.compact_every = n;
         self

@@ -1,65 +1,4 @@
-//! [`Series`]: event-time windows stored so that a fold touches only what its batch touches.
-//!
-//! A [`Metric`](super::Metric) keeps each shard's whole state — every window, every remembered
-//! ID — in one value, so every fold rewrites all of it and its cost grows with the metric's
-//! age. A `Series` partitions state by **event-time bucket** (a group of windows) and
-//! **shard**, and lets a fold **append** instead of rewrite:
-//!
-//! ```text
-//!  fold(batch) ─► refuse: time > now + skew (FutureEvent), time < now − H (Late)
-//!              ─► group by bucket = time / B ─► create <m>/r/<bucket>/<record id>   (no read)
-//!              ─► sometimes (1 in compact_every) compact the buckets it appended to
-//!  compact(bucket) ─► list <m>/r/<bucket>/, read the records and the K bases
-//!                     <m>/b/<bucket>/<shard>; fold each record's events of each shard
-//!                     (dedup against the base's IDs); compare-and-set each base; then
-//!                     delete the records (a crash before the delete is harmless: every
-//!                     base lists the records it absorbed)
-//!  query [from, to) ─► for the buckets in range only: bases + pending records, merged
-//! ```
-//!
-//! This is the shape of an LSM tree or ClickHouse's MergeTree (immutable parts appended,
-//! merged in the background, reads merge parts on the fly), kept to single-key conditional
-//! writes so S3 (`If-None-Match`/`If-Match`) and DynamoDB (`ConditionExpression`) can hold it
-//! too, as Delta Lake and Iceberg commit on object stores. FORMAT.md specifies every key and
-//! value byte by byte.
-//!
-//! # Keys
-//!
-//! | key | value | written by |
-//! |---|---|---|
-//! | `<m>/meta` | parameters: window W, bucket B, horizon H, retention R, grace G, shards K, aggregate type and parameters | the first open (create-if-absent) |
-//! | `<m>/cursor` | next bucket to seal, next bucket to evict | [`Series::maintain`] (compare-and-set) |
-//! | `<m>/r/<bucket>/<record id>` | a batch's events of one bucket: fingerprint, time, value | [`Series::fold`] (create, unique key) |
-//! | `<m>/b/<bucket>/<shard>` | per window of the bucket its aggregate; the IDs folded; absorbed records; counters | compaction (compare-and-set) |
-//!
-//! `<bucket>` is `time / B` as 16 hex digits and `<shard>` 4 hex digits, so byte order is time
-//! order. An event's shard is its ID's fingerprint mod K.
-//!
-//! # Exactly once, and what is late
-//!
-//! The writer's clock ([`Clock`], the wall clock by default) decides, never an event time:
-//!
-//! * an event more than `max_skew` ahead of the clock is refused with
-//!   [`Error::FutureEvent`] — nothing is written for it, so one event stamped in
-//!   microseconds or days ahead cannot move any decision;
-//! * an event older than `now − H` is [`EventOutcome::Late`]: refused and counted;
-//! * every other event is appended ([`EventOutcome::Accepted`]) and folded by a compaction
-//!   exactly once: a later delivery of it, within the horizon, is a duplicate whatever the
-//!   number of writers, the order of their batches, or the time between deliveries.
-//!
-//! A bucket keeps its events' IDs until `end + H + G` (G, the *grace*, bounds how long a fold
-//! may take from reading its clock to its last append); then a compaction **seals** it: the
-//! IDs are dropped, and an event of it arriving later (only possible from a writer slower than
-//! G) is counted late. A bucket is deleted from the store `R + G` after it ends.
-//!
-//! Sealing and eviction are compare-and-set writes of the base: a compactor that read the
-//! base before it was sealed or deleted fails its write, re-reads, and sees the seal.
-//!
-//! # Cost
-//!
-//! A fold is one create per bucket its batch touches (no read). A compaction reads and writes
-//! one bucket. Neither depends on the metric's age, retention or horizon; a query reads only
-//! the buckets in its range.
+//! The bucketed layout: [`Series`] (its docs describe the layout, keys and rules).
 
 mod base;
 mod clock;
@@ -106,8 +45,73 @@ const MAX_RECORD_BYTES: usize = 256 << 10;
 pub trait SeriesValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValue for T {}
 
-/// A windowed metric of aggregate `A` fed with events of value `V`, in the bucketed layout of
-/// the [module docs](self).
+/// A windowed metric of aggregate `A` fed with events of value `V`, stored so that a fold
+/// touches only what its batch touches.
+///
+/// [`Series`]: event-time windows stored so that a fold touches only what its batch touches.
+///
+/// A [`Metric`](super::Metric) keeps each shard's whole state — every window, every remembered
+/// ID — in one value, so every fold rewrites all of it and its cost grows with the metric's
+/// age. A `Series` partitions state by **event-time bucket** (a group of windows) and
+/// **shard**, and lets a fold **append** instead of rewrite:
+///
+/// ```text
+///  fold(batch) ─► refuse: time > now + skew (FutureEvent), time < now − H (Late)
+///              ─► group by bucket = time / B ─► create <m>/r/<bucket>/<record id>   (no read)
+///              ─► sometimes (1 in compact_every) compact the buckets it appended to
+///  compact(bucket) ─► list <m>/r/<bucket>/, read the records and the K bases
+///                     <m>/b/<bucket>/<shard>; fold each record's events of each shard
+///                     (dedup against the base's IDs); compare-and-set each base; then
+///                     delete the records (a crash before the delete is harmless: every
+///                     base lists the records it absorbed)
+///  query [from, to) ─► for the buckets in range only: bases + pending records, merged
+/// ```
+///
+/// This is the shape of an LSM tree or ClickHouse's MergeTree (immutable parts appended,
+/// merged in the background, reads merge parts on the fly), kept to single-key conditional
+/// writes so S3 (`If-None-Match`/`If-Match`) and DynamoDB (`ConditionExpression`) can hold it
+/// too, as Delta Lake and Iceberg commit on object stores. FORMAT.md specifies every key and
+/// value byte by byte.
+///
+/// # Keys
+///
+/// | key | value | written by |
+/// |---|---|---|
+/// | `<m>/meta` | parameters: window W, bucket B, horizon H, retention R, grace G, shards K, aggregate type and parameters | the first open (create-if-absent) |
+/// | `<m>/cursor` | next bucket to seal, next bucket to evict | [`maintain`](Series::maintain) (compare-and-set) |
+/// | `<m>/r/<bucket>/<record id>` | a batch's events of one bucket: fingerprint, time, value | [`Series::fold`] (create, unique key) |
+/// | `<m>/b/<bucket>/<shard>` | per window of the bucket its aggregate; the IDs folded; absorbed records; counters | compaction (compare-and-set) |
+///
+/// `<bucket>` is `time / B` as 16 hex digits and `<shard>` 4 hex digits, so byte order is time
+/// order. An event's shard is its ID's fingerprint mod K.
+///
+/// # Exactly once, and what is late
+///
+/// The writer's clock ([`Clock`], the wall clock by default) decides, never an event time:
+///
+/// * an event more than `max_skew` ahead of the clock is refused with
+///   [`Error::FutureEvent`] — nothing is written for it, so one event stamped in
+///   microseconds or days ahead cannot move any decision;
+/// * an event older than `now − H` is [`EventOutcome::Late`]: refused and counted;
+/// * every other event is appended ([`EventOutcome::Accepted`]) and folded by a compaction
+///   exactly once: a later delivery of it, within the horizon, is a duplicate whatever the
+///   number of writers, the order of their batches, or the time between deliveries.
+///
+/// A bucket keeps its events' IDs until `end + H + G` (G, the *grace*, bounds how long a fold
+/// may take from reading its clock to its last append); then a compaction **seals** it: the
+/// IDs are dropped, and an event of it arriving later (only possible from a writer slower than
+/// G) is counted late. A bucket is deleted from the store `R + G` after it ends.
+///
+/// Sealing and eviction are compare-and-set writes of the base: a compactor that read the
+/// base before it was sealed or deleted fails its write, re-reads, and sees the seal.
+///
+/// # Cost
+///
+/// A fold is one create per bucket its batch touches (no read). A compaction reads and writes
+/// one bucket. Neither depends on the metric's age, retention or horizon; a query reads only
+/// the buckets in its range.
+///
+/// # Example
 ///
 /// ```
 /// # #[cfg(feature = "store")] {
@@ -273,7 +277,7 @@ where
         bucket.saturating_add(1).saturating_mul(self.meta.bucket_ms)
     }
 
-    /// Folds a batch: appends its events to their buckets; see the [module docs](self).
+    /// Folds a batch: appends its events to their buckets; see the [type docs](Series).
     ///
     /// Per event, in batch order: [`EventOutcome::Accepted`] (appended), `Duplicate` (an
     /// earlier event of the same batch has its ID), `Late` (older than `now − horizon`), or
