@@ -79,39 +79,65 @@ pub(crate) fn write_sorted(sorted: &[u64], out: &mut Vec<u8>) {
     w.finish();
 }
 
+/// Reads bits least significant first, a 64-bit little-endian word at a time.
 struct BitReader<'a> {
     bytes: &'a [u8],
+    /// Bits consumed.
     pos: usize,
 }
 
+const TRUNCATED: Error = Error::Truncated {
+    context: "fingerprint set bits",
+};
+
 impl BitReader<'_> {
-    fn bit(&mut self) -> Result<bool> {
-        let byte = self.bytes.get(self.pos / 8).ok_or(Error::Truncated {
-            context: "fingerprint set bits",
-        })?;
-        let b = (byte >> (self.pos % 8)) & 1 == 1;
-        self.pos += 1;
-        Ok(b)
+    fn remaining(&self) -> usize {
+        (self.bytes.len() * 8).saturating_sub(self.pos)
     }
 
+    /// The next (at least 57) bits; bits past the end read as zero.
+    fn peek(&self) -> u64 {
+        let at = self.pos / 8;
+        let mut word = [0u8; 8];
+        let tail = self.bytes.get(at..).unwrap_or_default();
+        let n = tail.len().min(8);
+        word[..n].copy_from_slice(&tail[..n]);
+        u64::from_le_bytes(word) >> (self.pos % 8)
+    }
+
+    /// Reads `count` (≤ 64) bits.
     fn bits(&mut self, count: u32) -> Result<u64> {
-        let mut v = 0u64;
-        for i in 0..count {
-            v |= u64::from(self.bit()?) << i;
+        if count as usize > self.remaining() {
+            return Err(TRUNCATED);
         }
+        if count > 56 {
+            let low = self.bits(32)?;
+            return Ok(low | (self.bits(count - 32)? << 32));
+        }
+        let v = self.peek() & ((1u64 << count) - 1);
+        self.pos += count as usize;
         Ok(v)
     }
 
-    /// Reads a unary count, refusing counts of `limit` or more.
+    /// Reads a unary count (ones ended by a zero), refusing counts of `limit` or more.
     fn unary(&mut self, limit: u64) -> Result<u64> {
         let mut q = 0u64;
-        while self.bit()? {
-            q += 1;
+        loop {
+            let avail = self.remaining().min(56) as u32;
+            if avail == 0 {
+                return Err(TRUNCATED);
+            }
+            let ones = (!self.peek()).trailing_zeros().min(avail);
+            q += u64::from(ones);
             if q >= limit {
                 return Err(Error::invalid_state("fingerprint gap out of range"));
             }
+            if ones < avail {
+                self.pos += ones as usize + 1;
+                return Ok(q);
+            }
+            self.pos += avail as usize;
         }
-        Ok(q)
     }
 }
 
@@ -188,6 +214,85 @@ mod tests {
                     bytes.len()
                 );
             }
+        }
+    }
+
+    /// The word-at-a-time reader against the bit-at-a-time reader it replaced, on valid and
+    /// on random bytes: the same values, the same errors.
+    #[test]
+    fn word_reader_equals_the_bit_reader() {
+        fn slow(bytes: &[u8]) -> Result<Vec<u64>> {
+            let mut r = Reader::new(bytes);
+            let n = r.u32("fingerprint count")? as usize;
+            let body = r.take(r.remaining(), "fingerprint set bits")?;
+            let k = rice_k(n);
+            if (n as u128) * u128::from(k + 1) > (body.len() as u128) * 8 {
+                return Err(TRUNCATED);
+            }
+            let bit = |pos: usize| -> Result<bool> {
+                let byte = body.get(pos / 8).ok_or(TRUNCATED)?;
+                Ok((byte >> (pos % 8)) & 1 == 1)
+            };
+            let (mut pos, mut out, mut next_min) = (0usize, Vec::new(), 0u64);
+            for i in 0..n {
+                let mut q = 0u64;
+                while bit(pos)? {
+                    pos += 1;
+                    q += 1;
+                    if q >= 1u64 << (64 - k) {
+                        return Err(Error::invalid_state("fingerprint gap out of range"));
+                    }
+                }
+                pos += 1;
+                let mut low = 0u64;
+                for b in 0..k {
+                    low |= u64::from(bit(pos)?) << b;
+                    pos += 1;
+                }
+                let v = next_min
+                    .checked_add((q << k) | low)
+                    .ok_or_else(|| Error::invalid_state("fingerprint out of range"))?;
+                out.push(v);
+                if i + 1 < n {
+                    next_min = v
+                        .checked_add(1)
+                        .ok_or_else(|| Error::invalid_state("fingerprint out of range"))?;
+                }
+            }
+            let mut pad = 0u8;
+            for b in pos..pos.next_multiple_of(8) {
+                pad |= u8::from(bit(b)?);
+            }
+            if pos.div_ceil(8) != body.len() || pad != 0 {
+                return Err(Error::invalid_state("trailing bits in fingerprint set"));
+            }
+            Ok(out)
+        }
+        let mut rng = SplitMix64::new(17);
+        for n in [0usize, 1, 2, 5, 64, 1000] {
+            let mut v: Vec<u64> = (0..n).map(|_| rng.next_u64() >> rng.below(64)).collect();
+            v.sort_unstable();
+            v.dedup();
+            let mut bytes = Vec::new();
+            write_sorted(&v, &mut bytes);
+            assert_eq!(read_sorted(&bytes), slow(&bytes));
+            for _ in 0..200 {
+                let mut b = bytes.clone();
+                let i = rng.below(b.len().max(1));
+                if let Some(x) = b.get_mut(i) {
+                    *x ^= rng.next_u64() as u8;
+                }
+                b.truncate(b.len() - rng.below(3).min(b.len()));
+                assert_eq!(read_sorted(&b), slow(&b));
+            }
+        }
+        for _ in 0..2000 {
+            let len = rng.below(40);
+            let mut b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            if b.len() >= 4 {
+                b[..4].copy_from_slice(&(rng.below(16) as u32).to_le_bytes());
+            }
+            assert_eq!(read_sorted(&b), slow(&b));
         }
     }
 
