@@ -218,6 +218,22 @@ pub fn decode_with<T: Codec>(bytes: &[u8], limits: &Limits) -> Result<T> {
     Ok(value)
 }
 
+/// As [`decode`], without re-encoding to check canonicity: only for types whose decoder
+/// accepts nothing but the canonical bytes of a value by construction (each caller says why,
+/// and a fuzz target checks that re-encoding what it accepts gives the same bytes).
+#[cfg(feature = "store")]
+pub(crate) fn decode_canonical_by_construction<T: Codec>(bytes: &[u8]) -> Result<T> {
+    let limits = Limits::default();
+    let env = Envelope::parse(bytes, &limits)?;
+    if env.type_tag != T::TYPE_TAG {
+        return Err(Error::WrongType {
+            expected: T::TYPE_TAG,
+            found: env.type_tag,
+        });
+    }
+    T::read_parts(env.params, env.payload, &limits)
+}
+
 /// The parsed, checksum-verified parts of an envelope, borrowed from the blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {

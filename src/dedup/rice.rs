@@ -18,6 +18,7 @@ fn rice_k(n: usize) -> u32 {
     63 - (n.max(1) as u64).ilog2()
 }
 
+/// Writes bits least significant first, flushing 8 bytes at a time.
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
     acc: u128,
@@ -34,10 +35,10 @@ impl BitWriter<'_> {
         };
         self.acc |= u128::from(masked) << self.bits;
         self.bits += count;
-        while self.bits >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.bits -= 8;
+        if self.bits >= 64 {
+            self.out.extend_from_slice(&(self.acc as u64).to_le_bytes());
+            self.acc >>= 64;
+            self.bits -= 64;
         }
     }
 
@@ -49,10 +50,11 @@ impl BitWriter<'_> {
         self.bits((1u64 << q) - 1, q as u32 + 1);
     }
 
-    fn finish(mut self) {
-        if self.bits > 0 {
-            self.bits(0, 8 - self.bits);
-        }
+    /// Writes what is left, zero-padded to a whole byte.
+    fn finish(self) {
+        let bytes = self.bits.div_ceil(8) as usize;
+        self.out
+            .extend_from_slice(&(self.acc as u64).to_le_bytes()[..bytes]);
     }
 }
 

@@ -62,6 +62,11 @@ impl<A> Default for Base<A> {
 
 /// The fingerprints of the events folded into a base (type tag [`tags::SERIES_IDS`]):
 /// ascending, Golomb–Rice coded (about 7 bytes per ID from a few thousand IDs up).
+///
+/// Canonical by construction, so it is read with
+/// [`decode_canonical_by_construction`](codec::decode_canonical_by_construction): with `n`
+/// fixed, `k` is fixed and every gap has one code; the reader requires strictly ascending
+/// values, zero padding and no trailing byte, and an empty parameter block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct IdSet(pub(crate) Vec<u64>);
 
@@ -185,10 +190,22 @@ impl<'a, A: Aggregate> Folder<'a, A> {
         if self.new_ids.is_empty() {
             return (self.base, None);
         }
-        let mut ids = Vec::with_capacity(self.ids.len() + self.new_ids.len());
-        ids.extend_from_slice(self.ids);
-        ids.extend(self.new_ids.drain());
-        ids.sort_unstable();
+        let mut fresh: Vec<u64> = self.new_ids.drain().collect();
+        fresh.sort_unstable();
+        // merge two ascending, disjoint lists
+        let mut ids = Vec::with_capacity(self.ids.len() + fresh.len());
+        let (mut a, mut b) = (self.ids.iter().peekable(), fresh.iter().peekable());
+        while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+            if x < y {
+                ids.push(x);
+                a.next();
+            } else {
+                ids.push(y);
+                b.next();
+            }
+        }
+        ids.extend(a);
+        ids.extend(b);
         (self.base, Some(IdSet(ids)))
     }
 }

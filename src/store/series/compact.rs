@@ -193,7 +193,7 @@ where
         match self.store.read(&key).await? {
             None => Ok(None),
             Some((bytes, _)) => Ok(Some(
-                codec::decode::<IdSet>(&bytes)
+                codec::decode_canonical_by_construction::<IdSet>(&bytes)
                     .map_err(|e| named(&key, e))?
                     .0,
             )),

@@ -36,9 +36,10 @@ pub use query::SeriesView;
 
 use config::SeriesMeta;
 use keys::Keys;
-use record::Record;
+use record::RecordWriter;
 
-/// Records are split so that none exceeds this many bytes (well under DynamoDB's 400 KB).
+/// A record is closed once it reaches this many bytes (one more event may follow; values are
+/// small), keeping records well under DynamoDB's 400 KB item limit.
 const MAX_RECORD_BYTES: usize = 256 << 10;
 
 /// What a series' event values must be: stored in records, folded into `A` by compactions.
@@ -360,45 +361,30 @@ where
         let mut out = Vec::new();
         let mut late_left = late;
         for (&bucket, indexes) in groups {
-            let mut rec = Record::default();
-            let mut idx = Vec::new();
-            let mut size = 0;
+            let mut rec = RecordWriter::new();
+            let mut idx = Vec::with_capacity(indexes.len());
             for &i in indexes {
                 let Some(e) = events.get(i) else { continue };
-                let mut probe = Vec::new();
-                if let Err(err) =
-                    Record::write_event(e.id.fingerprint(), e.time_ms, &e.value, &mut probe)
-                {
-                    if let Some(o) = outcomes.get_mut(i) {
-                        *o = EventOutcome::Failed(err);
+                if rec.len() >= MAX_RECORD_BYTES && rec.count() > 0 {
+                    let full = std::mem::replace(&mut rec, RecordWriter::new());
+                    out.push(self.pending(bucket, full, std::mem::take(&mut idx), &mut late_left));
+                }
+                match rec.push(e.id.fingerprint(), e.time_ms, &e.value) {
+                    Ok(()) => idx.push(i),
+                    Err(err) => {
+                        if let Some(o) = outcomes.get_mut(i) {
+                            *o = EventOutcome::Failed(err);
+                        }
                     }
-                    continue;
                 }
-                if size + probe.len() > MAX_RECORD_BYTES && !rec.events.is_empty() {
-                    out.push(self.pending(
-                        bucket,
-                        std::mem::take(&mut rec),
-                        std::mem::take(&mut idx),
-                        &mut late_left,
-                    ));
-                    size = 0;
-                }
-                size += probe.len();
-                rec.events
-                    .push((e.id.fingerprint(), e.time_ms, e.value.clone()));
-                idx.push(i);
             }
-            if !rec.events.is_empty() {
+            if rec.count() > 0 {
                 out.push(self.pending(bucket, rec, idx, &mut late_left));
             }
         }
         if late_left > 0 {
-            out.push(self.pending(
-                self.bucket_of(now),
-                Record::default(),
-                Vec::new(),
-                &mut late_left,
-            ));
+            let bucket = self.bucket_of(now);
+            out.push(self.pending(bucket, RecordWriter::new(), Vec::new(), &mut late_left));
         }
         out
     }
@@ -406,15 +392,14 @@ where
     fn pending(
         &self,
         bucket: u64,
-        mut rec: Record<V>,
+        rec: RecordWriter,
         indexes: Vec<usize>,
         late: &mut u64,
     ) -> Pending {
-        rec.late = std::mem::take(late);
         Pending {
             bucket,
             key: self.keys.record(bucket, self.ids.next()),
-            bytes: codec::encode(&rec),
+            bytes: rec.finish(std::mem::take(late)),
             indexes,
         }
     }

@@ -29,15 +29,73 @@ impl<V> Default for Record<V> {
 }
 
 impl<V: Serialize + DeserializeOwned> Record<V> {
-    /// Appends one event's bytes (as in the payload) to `out`.
+    /// Appends one event's bytes (as in the payload) to `out`; on error `out` is unchanged.
     pub(crate) fn write_event(fp: u64, time_ms: u64, value: &V, out: &mut Vec<u8>) -> Result<()> {
+        let at = out.len();
         out.extend_from_slice(&fp.to_le_bytes());
         out.extend_from_slice(&time_ms.to_le_bytes());
-        let bytes = postcard::to_allocvec(value).map_err(|_| Error::InvalidValue {
-            reason: "event value cannot be serialized",
-        })?;
-        out.extend_from_slice(&bytes);
+        match postcard::to_extend(value, Appender(out)) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                out.truncate(at);
+                Err(Error::InvalidValue {
+                    reason: "event value cannot be serialized",
+                })
+            }
+        }
+    }
+}
+
+/// Lets postcard append to a borrowed buffer (which survives a serialization error).
+struct Appender<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Appender<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+/// Builds a record's envelope event by event, without holding the events (the fold's path).
+pub(crate) struct RecordWriter {
+    payload: Vec<u8>,
+    count: u32,
+}
+
+impl RecordWriter {
+    pub(crate) fn new() -> Self {
+        RecordWriter {
+            payload: vec![0; 12], // late and count, filled in by `finish`
+            count: 0,
+        }
+    }
+
+    /// Bytes so far.
+    pub(crate) fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// Events so far.
+    pub(crate) fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Appends an event; on error nothing is appended.
+    pub(crate) fn push<V: Serialize + DeserializeOwned>(
+        &mut self,
+        fp: u64,
+        time_ms: u64,
+        value: &V,
+    ) -> Result<()> {
+        Record::<V>::write_event(fp, time_ms, value, &mut self.payload)?;
+        self.count += 1;
         Ok(())
+    }
+
+    /// The record's envelope, with `late` refused events counted in it.
+    pub(crate) fn finish(mut self, late: u64) -> Vec<u8> {
+        self.payload[..8].copy_from_slice(&late.to_le_bytes());
+        self.payload[8..12].copy_from_slice(&self.count.to_le_bytes());
+        crate::codec::encode_raw(tags::SERIES_RECORD, &[], &self.payload)
     }
 }
 

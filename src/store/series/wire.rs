@@ -29,7 +29,11 @@ pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>> {
         tags::SERIES_RECORD => re::<Record<(f64, u64)>>(bytes),
         tags::SERIES_BASE => re::<Base<Agg>>(bytes),
         tags::SERIES_CURSOR => re::<Cursor>(bytes),
-        tags::SERIES_IDS => re::<IdSet>(bytes),
+        // read as compactions read it: without the re-encoding check (the fuzz target and the
+        // golden test compare the re-encoding with the input)
+        tags::SERIES_IDS => {
+            codec::decode_canonical_by_construction::<IdSet>(bytes).map(|v| codec::encode(&v))
+        }
         other => Err(Error::WrongType {
             expected: tags::SERIES_META,
             found: other,
