@@ -292,7 +292,11 @@ async fn bytes_moved_per_fold_do_not_grow_with_the_metric_age() {
                 .map(|_| {
                     n += 1;
                     let t = now + rng.below(60_000) as u64;
-                    Event::new(format!("e{n}").as_str(), t, (rng.unit(), rng.next_u64() % 10_000))
+                    Event::new(
+                        format!("e{n}").as_str(),
+                        t,
+                        (rng.unit(), rng.next_u64() % 10_000),
+                    )
                 })
                 .collect();
             for chunk in batch.chunks(50) {

@@ -1,8 +1,8 @@
-//! The base state of one shard of a bucket: each window's aggregate, the records already
-//! absorbed, counters, and the name of the immutable key holding the fingerprints of the
-//! events folded (an [`IdSet`], replaced by each compaction that adds IDs, deleted when the
-//! bucket is sealed). Compaction folds pending records into it; a query does the same on a
-//! copy.
+//! The base state of a bucket: each window's aggregate, the records already absorbed,
+//! counters, and per shard the name of the immutable key holding the fingerprints of that
+//! shard's folded events (an [`IdSet`], replaced by each compaction that adds IDs to it,
+//! deleted when the bucket is sealed). Compaction folds pending records into it; a query does
+//! the same on a copy.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -37,7 +37,7 @@ impl Tally {
     }
 }
 
-/// One shard of one bucket (type tag [`tags::SERIES_BASE`]).
+/// One bucket (type tag [`tags::SERIES_BASE`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Base<A> {
     pub(crate) tally: Tally,
@@ -45,8 +45,9 @@ pub(crate) struct Base<A> {
     pub(crate) absorbed: Vec<u128>,
     /// Window start → aggregate.
     pub(crate) windows: BTreeMap<u64, A>,
-    /// The id of the [`IdSet`] key holding the fingerprints of every event folded here.
-    pub(crate) ids_key: Option<u128>,
+    /// Per shard, the id of the [`IdSet`] key holding the fingerprints of the shard's folded
+    /// events (`None`: no event yet). Empty until the first write, else K entries.
+    pub(crate) ids_keys: Vec<Option<u128>>,
 }
 
 impl<A> Default for Base<A> {
@@ -55,7 +56,7 @@ impl<A> Default for Base<A> {
             tally: Tally::default(),
             absorbed: Vec::new(),
             windows: BTreeMap::new(),
-            ids_key: None,
+            ids_keys: Vec::new(),
         }
     }
 }
@@ -91,7 +92,8 @@ impl Codec for IdSet {
 /// in a sealed bucket, counts every event late.
 pub(crate) struct Folder<'a, A> {
     pub(crate) base: Base<A>,
-    ids: &'a [u64],
+    /// Per shard, the fingerprints already folded (ascending); empty when sealed.
+    ids: &'a [Vec<u64>],
     sealed: bool,
     template: &'a A,
     window_ms: u64,
@@ -101,10 +103,10 @@ pub(crate) struct Folder<'a, A> {
 }
 
 impl<'a, A: Aggregate> Folder<'a, A> {
-    /// `ids`: the base's fingerprints (ascending); ignored when `sealed`.
+    /// `ids[k]`: shard k's fingerprints (ascending); ignored when `sealed`.
     pub(crate) fn new(
         base: Base<A>,
-        ids: &'a [u64],
+        ids: &'a [Vec<u64>],
         sealed: bool,
         template: &'a A,
         window_ms: u64,
@@ -121,31 +123,28 @@ impl<'a, A: Aggregate> Folder<'a, A> {
     }
 
     fn seen(&self, fp: u64) -> bool {
-        self.new_ids.contains(&fp) || self.ids.binary_search(&fp).is_ok()
+        if self.new_ids.contains(&fp) {
+            return true;
+        }
+        let shard = fp % (self.ids.len().max(1) as u64);
+        self.ids
+            .get(shard as usize)
+            .is_some_and(|set| set.binary_search(&fp).is_ok())
     }
 
-    /// Folds the events of `record` that belong to this shard (`mine`), unless the base
-    /// absorbed the record already. `count_late`: this shard counts the record's late events.
-    pub(crate) fn absorb<V>(
-        &mut self,
-        id: u128,
-        record: &Record<V>,
-        mine: impl Fn(u64) -> bool,
-        count_late: bool,
-    ) where
+    /// Folds the events of `record`, unless the base absorbed the record already.
+    pub(crate) fn absorb<V>(&mut self, id: u128, record: &Record<V>)
+    where
         A: Insert<V>,
         V: Clone,
     {
         if self.base.absorbed.binary_search(&id).is_ok() {
             return;
         }
-        if count_late && record.late > 0 {
-            self.base.tally.late = self.base.tally.late.saturating_add(record.late);
-            self.changed = true;
-        }
-        for (fp, t, v) in record.events.iter().filter(|e| mine(e.0)) {
+        self.changed = true;
+        self.base.tally.late = self.base.tally.late.saturating_add(record.late);
+        for (fp, t, v) in &record.events {
             self.offer(*fp, *t, v);
-            self.changed = true;
         }
     }
 
@@ -183,31 +182,47 @@ impl<'a, A: Aggregate> Folder<'a, A> {
         }
     }
 
-    /// The base after folding, with `absorbed` as its record list, and the new fingerprint
-    /// set when this fold added IDs (to store under a new key before the base is written).
-    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> (Base<A>, Option<IdSet>) {
+    /// The base after folding, with `absorbed` as its record list, and for every shard that
+    /// gained IDs its new fingerprint set (to store under a new key before the base is
+    /// written).
+    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> (Base<A>, Vec<(u32, IdSet)>) {
         self.base.absorbed = absorbed;
-        if self.new_ids.is_empty() {
-            return (self.base, None);
-        }
-        let mut fresh: Vec<u64> = self.new_ids.drain().collect();
-        fresh.sort_unstable();
-        // merge two ascending, disjoint lists
-        let mut ids = Vec::with_capacity(self.ids.len() + fresh.len());
-        let (mut a, mut b) = (self.ids.iter().peekable(), fresh.iter().peekable());
-        while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
-            if x < y {
-                ids.push(x);
-                a.next();
-            } else {
-                ids.push(y);
-                b.next();
+        let shards = self.ids.len().max(1);
+        let mut fresh: Vec<Vec<u64>> = vec![Vec::new(); shards];
+        for fp in self.new_ids.drain() {
+            if let Some(v) = fresh.get_mut((fp % shards as u64) as usize) {
+                v.push(fp);
             }
         }
-        ids.extend(a);
-        ids.extend(b);
-        (self.base, Some(IdSet(ids)))
+        let mut sets = Vec::new();
+        for (k, mut new) in fresh.into_iter().enumerate() {
+            if new.is_empty() {
+                continue;
+            }
+            new.sort_unstable();
+            let old = self.ids.get(k).map_or(&[][..], Vec::as_slice);
+            sets.push((k as u32, IdSet(merge_sorted(old, &new))));
+        }
+        (self.base, sets)
     }
+}
+
+/// Merges two ascending, disjoint lists.
+fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        if x < y {
+            out.push(x);
+            i += 1;
+        } else {
+            out.push(y);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(a.get(i..).unwrap_or_default());
+    out.extend_from_slice(b.get(j..).unwrap_or_default());
+    out
 }
 
 impl<A: Codec> Codec for Base<A> {
@@ -218,11 +233,15 @@ impl<A: Codec> Codec for Base<A> {
         for x in [t.folded, t.duplicates, t.late, t.rejected] {
             out.extend_from_slice(&x.to_le_bytes());
         }
-        match self.ids_key {
-            None => out.push(0),
-            Some(id) => {
-                out.push(1);
-                out.extend_from_slice(&id.to_le_bytes());
+        let n = u32::try_from(self.ids_keys.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&n.to_le_bytes());
+        for key in &self.ids_keys {
+            match key {
+                None => out.push(0),
+                Some(id) => {
+                    out.push(1);
+                    out.extend_from_slice(&id.to_le_bytes());
+                }
             }
         }
         let n = u32::try_from(self.absorbed.len()).unwrap_or(u32::MAX);
@@ -247,11 +266,7 @@ impl<A: Codec> Codec for Base<A> {
             late: r.u64("base late")?,
             rejected: r.u64("base rejected")?,
         };
-        let ids_key = match r.u8("base id-set flag")? {
-            0 => None,
-            1 => Some(u128::from_le_bytes(r.array::<16>("base id-set key")?)),
-            f => return Err(Error::invalid_state(format!("base id-set flag {f:#04x}"))),
-        };
+        let ids_keys = read_ids_keys(&mut r)?;
         let absorbed = read_absorbed(&mut r)?;
         let windows = read_windows(&mut r, limits)?;
         r.finish("base")?;
@@ -259,9 +274,23 @@ impl<A: Codec> Codec for Base<A> {
             tally,
             absorbed,
             windows,
-            ids_key,
+            ids_keys,
         })
     }
+}
+
+fn read_ids_keys(r: &mut Reader<'_>) -> Result<Vec<Option<u128>>> {
+    let n = r.u32("base id-set count")?;
+    if n > super::config::MAX_SHARDS {
+        return Err(Error::invalid_state(format!("{n} id sets")));
+    }
+    (0..n)
+        .map(|_| match r.u8("base id-set flag")? {
+            0 => Ok(None),
+            1 => Ok(Some(u128::from_le_bytes(r.array::<16>("base id-set key")?))),
+            f => Err(Error::invalid_state(format!("base id-set flag {f:#04x}"))),
+        })
+        .collect()
 }
 
 fn read_absorbed(r: &mut Reader<'_>) -> Result<Vec<u128>> {

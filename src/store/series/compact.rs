@@ -17,12 +17,12 @@ use crate::store::{Version, WriteOutcome};
 /// The most buckets one [`Series::maintain`] call seals and evicts (each).
 const MAX_SWEEP: u64 = 1024;
 
-/// A bucket as stored: sealed or not, its pending records (ascending id), and per shard its
-/// base and the base's fingerprints.
+/// A bucket as stored: sealed or not, its pending records (ascending id), its base and the
+/// base's fingerprints per shard.
 pub(crate) struct Loaded<A, V> {
     pub(crate) sealed: bool,
     pub(crate) records: Vec<(u128, Vec<u8>, Record<V>)>,
-    pub(crate) bases: Vec<Option<(Base<A>, Version)>>,
+    pub(crate) base: Option<(Base<A>, Version)>,
     pub(crate) ids: Vec<Vec<u64>>,
 }
 
@@ -75,15 +75,6 @@ fn named(key: &[u8], e: Error) -> Error {
     Error::invalid_state(format!("{}: {e}", String::from_utf8_lossy(key)))
 }
 
-/// One base write of a compaction: the base, the new fingerprint set if any, the version read.
-struct Write {
-    base_key: Vec<u8>,
-    base: Vec<u8>,
-    version: Option<Version>,
-    ids: Option<(Vec<u8>, Vec<u8>)>,
-    old_ids: Option<Vec<u8>>,
-}
-
 impl<A, V> Series<A, V>
 where
     A: Aggregate + Insert<V>,
@@ -101,8 +92,8 @@ where
         }
     }
 
-    /// Reads a bucket: the cursor, its records, then its K bases and their fingerprint sets
-    /// (in that order, so that a record deleted meanwhile was absorbed by the bases read).
+    /// Reads a bucket: the cursor, its records, then its base and the base's fingerprint
+    /// sets (in that order, so that a record deleted meanwhile was absorbed by the base read).
     /// `None` when a fingerprint set vanished under a concurrent compaction or seal: retry.
     pub(crate) async fn load(&self, bucket: u64) -> Result<Option<Loaded<A, V>>> {
         let sealed = self
@@ -110,30 +101,31 @@ where
             .await?
             .is_some_and(|(c, _)| bucket < c.seal_next);
         let records = self.read_records(bucket).await?;
-        let keys: Vec<Vec<u8>> = (0..self.meta.shards)
-            .map(|k| self.keys.base(bucket, k))
-            .collect();
-        let reads = join_all(keys.iter().map(|k| self.store.read(k))).await;
-        let mut bases = Vec::with_capacity(keys.len());
-        for (key, read) in keys.iter().zip(reads) {
-            bases.push(match read? {
-                None => None,
-                Some((bytes, v)) => Some((
-                    codec::decode::<Base<A>>(&bytes).map_err(|e| named(key, e))?,
-                    v,
-                )),
-            });
-        }
-        let mut ids = vec![Vec::new(); bases.len()];
-        if !sealed {
-            let sets = join_all(
-                bases
+        let key = self.keys.base(bucket);
+        let base = match self.store.read(&key).await? {
+            None => None,
+            Some((bytes, v)) => Some((
+                codec::decode::<Base<A>>(&bytes).map_err(|e| named(&key, e))?,
+                v,
+            )),
+        };
+        let shards = self.meta.shards as usize;
+        let mut ids = vec![Vec::new(); shards];
+        let set_keys = base
+            .as_ref()
+            .map_or(&[][..], |(b, _)| b.ids_keys.as_slice());
+        if !sealed && !set_keys.is_empty() {
+            if set_keys.len() != shards {
+                return Err(named(&key, Error::invalid_state("id-set count is not K")));
+            }
+            let reads = join_all(
+                set_keys
                     .iter()
                     .enumerate()
-                    .map(|(k, b)| self.read_ids(bucket, k as u32, b)),
+                    .map(|(k, id)| self.read_ids(bucket, k as u32, *id)),
             )
             .await;
-            for (slot, set) in ids.iter_mut().zip(sets) {
+            for (slot, set) in ids.iter_mut().zip(reads) {
                 match set? {
                     Some(set) => *slot = set,
                     None => return Ok(None),
@@ -143,7 +135,7 @@ where
         Ok(Some(Loaded {
             sealed,
             records,
-            bases,
+            base,
             ids,
         }))
     }
@@ -178,21 +170,22 @@ where
         Ok(records)
     }
 
-    /// The fingerprints of a base: empty without a set; `None` when its set is gone (a
-    /// concurrent compaction replaced it, or a seal deleted it).
+    /// The fingerprints of shard `shard` of a base: empty without a set; `None` when its set
+    /// is gone (a concurrent compaction replaced it, or a seal deleted it).
     async fn read_ids(
         &self,
         bucket: u64,
         shard: u32,
-        base: &Option<(Base<A>, Version)>,
+        id: Option<u128>,
     ) -> Result<Option<Vec<u64>>> {
-        let Some(id) = base.as_ref().and_then(|(b, _)| b.ids_key) else {
+        let Some(id) = id else {
             return Ok(Some(Vec::new()));
         };
         let key = self.keys.ids(bucket, shard, id);
         match self.store.read(&key).await? {
             None => Ok(None),
             Some((bytes, _)) => Ok(Some(
+                // canonical by construction (see `IdSet`)
                 codec::decode_canonical_by_construction::<IdSet>(&bytes)
                     .map_err(|e| named(&key, e))?
                     .0,
@@ -200,37 +193,27 @@ where
         }
     }
 
-    /// Folds `loaded`'s records into shard `shard`'s base: the new base, its new fingerprint
-    /// set if it gained IDs, and whether anything changed.
-    pub(crate) fn fold_shard(
-        &self,
-        loaded: &Loaded<A, V>,
-        shard: u32,
-    ) -> (Base<A>, Option<IdSet>, bool) {
+    /// Folds `loaded`'s records into its base: the new base, the new fingerprint sets of the
+    /// shards that gained IDs, and whether anything changed.
+    pub(crate) fn fold_bucket(&self, loaded: &Loaded<A, V>) -> (Base<A>, Vec<(u32, IdSet)>, bool) {
         let base = loaded
-            .bases
-            .get(shard as usize)
-            .and_then(|b| b.as_ref())
+            .base
+            .as_ref()
             .map_or_else(Base::default, |(b, _)| b.clone());
-        let ids = loaded
-            .ids
-            .get(shard as usize)
-            .map_or(&[][..], |v| v.as_slice());
         let mut folder = Folder::new(
             base,
-            ids,
+            &loaded.ids,
             loaded.sealed,
             &self.cfg.template,
             self.meta.window_ms,
         );
-        let shards = u64::from(self.meta.shards);
         for (id, _, rec) in &loaded.records {
-            folder.absorb(*id, rec, |fp| fp % shards == u64::from(shard), shard == 0);
+            folder.absorb(*id, rec);
         }
         let changed = folder.changed;
         let absorbed = loaded.records.iter().map(|(id, _, _)| *id).collect();
-        let (base, ids) = folder.finish(absorbed);
-        (base, ids, changed)
+        let (base, sets) = folder.finish(absorbed);
+        (base, sets, changed)
     }
 
     /// Whether the clock says bucket `b` is past its horizon (seal) or retention (evict).
@@ -271,7 +254,7 @@ where
         })
     }
 
-    /// One attempt: `None` when a base's conditional write lost a race.
+    /// One attempt: `None` when the base's conditional write lost a race.
     async fn compact_once(&self, bucket: u64) -> Result<Option<Tally>> {
         if self.due(bucket, self.cfg.clock.now_ms()).1 {
             self.evict_bucket(bucket).await?;
@@ -280,49 +263,39 @@ where
         let Some(loaded) = self.load(bucket).await? else {
             return Ok(None);
         };
-        let mut writes = Vec::new();
-        let mut tally = Tally::default();
-        for shard in 0..self.meta.shards {
-            let (mut base, ids, changed) = self.fold_shard(&loaded, shard);
-            tally.add(&base.tally);
-            let stored = loaded.bases.get(shard as usize).and_then(|b| b.as_ref());
-            if !changed
-                || (stored.is_none() && base.windows.is_empty() && base.tally == Tally::default())
-            {
-                continue;
-            }
-            let old_ids = stored
-                .and_then(|(b, _)| b.ids_key)
-                .filter(|_| ids.is_some());
-            let ids = ids.map(|set| {
+        let (mut base, sets, changed) = self.fold_bucket(&loaded);
+        let tally = base.tally;
+        let blank = base.windows.is_empty() && base.tally == Tally::default();
+        let mut stale: Vec<Vec<u8>> = loaded.records.iter().map(|(_, k, _)| k.clone()).collect();
+        if changed && !(loaded.base.is_none() && blank) {
+            base.ids_keys.resize(self.meta.shards as usize, None);
+            let mut created = Vec::with_capacity(sets.len());
+            for (k, set) in &sets {
                 let id = self.ids.next();
-                base.ids_key = Some(id);
-                (self.keys.ids(bucket, shard, id), codec::encode(&set))
-            });
-            writes.push(Write {
-                base_key: self.keys.base(bucket, shard),
-                base: codec::encode(&base),
-                version: stored.map(|(_, v)| *v),
-                ids,
-                old_ids: old_ids.map(|id| self.keys.ids(bucket, shard, id)),
-            });
+                if let Some(old) = base
+                    .ids_keys
+                    .get_mut(*k as usize)
+                    .and_then(|slot| slot.replace(id))
+                {
+                    stale.push(self.keys.ids(bucket, *k, old));
+                }
+                created.push((self.keys.ids(bucket, *k, id), codec::encode(set)));
+            }
+            if !self
+                .write_base(
+                    bucket,
+                    &base,
+                    loaded.base.as_ref().map(|(_, v)| *v),
+                    &created,
+                )
+                .await?
+            {
+                return Ok(None);
+            }
         }
-        let results = join_all(writes.iter().map(|w| self.write_base(w))).await;
-        let mut conflict = false;
-        for r in results {
-            conflict |= !r?;
-        }
-        if conflict {
-            return Ok(None);
-        }
-        // every base now lists the records it absorbed: deleting them is safe, and a crash
-        // before (or a failed delete) only leaves records the next compaction skips
-        let stale = loaded
-            .records
-            .iter()
-            .map(|(_, key, _)| key)
-            .chain(writes.iter().filter_map(|w| w.old_ids.as_ref()));
-        for r in join_all(stale.map(|key| self.store.delete(key))).await {
+        // the base lists the records it absorbed: deleting them is safe, and a crash before
+        // (or a failed delete) only leaves records the next compaction skips
+        for r in join_all(stale.iter().map(|key| self.store.delete(key))).await {
             if let Err(e) = r {
                 tracing::warn!(series = %self.name, bucket, error = %e, "delete after compaction failed");
             }
@@ -330,20 +303,26 @@ where
         Ok(Some(tally))
     }
 
-    /// Stores a base's new fingerprint set (a fresh key), then the base (compare-and-set).
-    /// `false` when the base lost a race (its new set is deleted again).
-    async fn write_base(&self, w: &Write) -> Result<bool> {
-        if let Some((key, bytes)) = &w.ids {
-            self.store.create(key, bytes).await?;
+    /// Stores the new fingerprint sets (fresh keys), then the base (compare-and-set).
+    /// `false` when the base lost a race (its new sets are deleted again).
+    async fn write_base(
+        &self,
+        bucket: u64,
+        base: &Base<A>,
+        version: Option<Version>,
+        sets: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool> {
+        for r in join_all(sets.iter().map(|(k, v)| self.store.create(k, v))).await {
+            r?;
         }
-        let outcome = match w.version {
-            None => self.store.create(&w.base_key, &w.base).await?,
-            Some(v) => self.store.update(&w.base_key, &w.base, v).await?,
+        let key = self.keys.base(bucket);
+        let bytes = codec::encode(base);
+        let outcome = match version {
+            None => self.store.create(&key, &bytes).await?,
+            Some(v) => self.store.update(&key, &bytes, v).await?,
         };
         if outcome == WriteOutcome::Conflict {
-            if let Some((key, _)) = &w.ids {
-                let _ = self.store.delete(key).await;
-            }
+            let _ = join_all(sets.iter().map(|(k, _)| self.store.delete(k))).await;
             return Ok(false);
         }
         Ok(true)

@@ -82,9 +82,9 @@ impl Keys {
         k
     }
 
-    /// The base state of one shard of a bucket.
-    pub(crate) fn base(&self, bucket: u64, shard: u32) -> Vec<u8> {
-        self.in_dir(Kind::Base, bucket, &format!("{shard:04x}"))
+    /// The base state of a bucket.
+    pub(crate) fn base(&self, bucket: u64) -> Vec<u8> {
+        self.in_dir(Kind::Base, bucket, "base")
     }
 
     /// One immutable fingerprint set of a shard's base.
@@ -131,7 +131,7 @@ mod tests {
     fn keys_parse_back_to_their_bucket() {
         let k = Keys::new(&MemoryStore::new(), "m");
         for b in [0u64, 255, 256, 29_999_999, (1 << 56) - 1] {
-            assert_eq!(k.bucket_of_key(Kind::Base, &k.base(b, 3)), Some(b));
+            assert_eq!(k.bucket_of_key(Kind::Base, &k.base(b)), Some(b));
             assert_eq!(k.bucket_of_key(Kind::Ids, &k.ids(b, 3, 9)), Some(b));
             assert_eq!(k.bucket_of_key(Kind::Record, &k.record(b, 7)), Some(b));
             assert_eq!(k.record_id(b, &k.record(b, 7)), Some(7));
@@ -140,7 +140,7 @@ mod tests {
                     .starts_with(&k.group_dir(Kind::Record, b / GROUP))
             );
         }
-        assert_eq!(k.bucket_of_key(Kind::Record, &k.base(5, 0)), None);
+        assert_eq!(k.bucket_of_key(Kind::Record, &k.base(5)), None);
         assert_eq!(k.bucket_of_key(Kind::Base, b"m/b/short"), None);
     }
 }

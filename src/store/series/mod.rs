@@ -53,19 +53,22 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValu
 ///
 /// A [`Metric`](super::Metric) keeps each shard's whole state — every window, every remembered
 /// ID — in one value, so every fold rewrites all of it and its cost grows with the metric's
-/// age. A `Series` partitions state by **event-time bucket** (a group of windows) and
-/// **shard**, and lets a fold **append** instead of rewrite:
+/// age. A `Series` partitions state by **event-time bucket** (a group of windows), splits
+/// each bucket's remembered IDs by **shard**, and lets a fold **append** instead of rewrite:
 ///
 /// ```text
 ///  fold(batch) ─► refuse: time > now + skew (FutureEvent), time < now − H (Late)
 ///              ─► group by bucket = time / B ─► create <m>/r/<bucket>/<record id>   (no read)
 ///              ─► sometimes (1 in compact_every) compact the buckets it appended to
-///  compact(bucket) ─► list <m>/r/<bucket>/, read the records and the K bases
-///                     <m>/b/<bucket>/<shard>; fold each record's events of each shard
-///                     (dedup against the base's IDs); compare-and-set each base; then
-///                     delete the records (a crash before the delete is harmless: every
-///                     base lists the records it absorbed)
-///  query [from, to) ─► for the buckets in range only: bases + pending records, merged
+///  compact(bucket) ─► list <m>/r/<bucket>/, read the records, the bucket's base and its K
+///                     fingerprint sets; fold every record's events (dedup by ID); write
+///                     the sets that grew under new keys, compare-and-set the base; then
+///                     delete the records (a crash before is harmless: the base lists
+///                     the records it absorbed)
+///  sweep        ─► compact buckets a grace after they end (settle); at end + H + G fold
+///                     what is pending, mark them sealed in the cursor, delete their sets;
+///                     at end + R + G delete every key of the bucket (evict)
+///  query [from, to) ─► for the buckets in range only: base + pending records, merged
 /// ```
 ///
 /// This is the shape of an LSM tree or ClickHouse's MergeTree (immutable parts appended,
@@ -79,12 +82,14 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValu
 /// | key | value | written by |
 /// |---|---|---|
 /// | `<m>/meta` | parameters: window W, bucket B, horizon H, retention R, grace G, shards K, aggregate type and parameters | the first open (create-if-absent) |
-/// | `<m>/cursor` | next bucket to seal, next bucket to evict | [`maintain`](Series::maintain) (compare-and-set) |
+/// | `<m>/cursor` | next bucket to settle, to seal, to evict | [`maintain`](Series::maintain) (compare-and-set) |
 /// | `<m>/r/<bucket>/<record id>` | a batch's events of one bucket: fingerprint, time, value | [`Series::fold`] (create, unique key) |
-/// | `<m>/b/<bucket>/<shard>` | per window of the bucket its aggregate; the IDs folded; absorbed records; counters | compaction (compare-and-set) |
+/// | `<m>/b/<bucket>/base` | per window of the bucket its aggregate; absorbed records; counters; the K set keys | compaction (compare-and-set) |
+/// | `<m>/i/<bucket>/<shard>/<set id>` | the fingerprints of one shard's folded events | compaction (create; never rewritten) |
 ///
-/// `<bucket>` is `time / B` as 16 hex digits and `<shard>` 4 hex digits, so byte order is time
-/// order. An event's shard is its ID's fingerprint mod K.
+/// `<bucket>` is `time / B` spelt as a group of 256 buckets and the bucket within it (hex),
+/// so byte order is time order and a sweep lists one directory per 256 buckets. An event's
+/// shard is its ID's fingerprint mod K.
 ///
 /// # Exactly once, and what is late
 ///

@@ -119,15 +119,13 @@ where
             for loaded in loads {
                 let loaded = loaded?;
                 view.pending += loaded.records.len();
-                for shard in 0..self.meta.shards {
-                    let (base, _, _) = self.fold_shard(&loaded, shard);
-                    view.tally.add(&base.tally);
-                    for (start, a) in base.windows.range(from_ms..to_ms) {
-                        match view.windows.get_mut(start) {
-                            Some(acc) => acc.merge(a)?,
-                            None => {
-                                view.windows.insert(*start, a.clone());
-                            }
+                let (base, _, _) = self.fold_bucket(&loaded);
+                view.tally.add(&base.tally);
+                for (start, a) in base.windows.range(from_ms..to_ms) {
+                    match view.windows.get_mut(start) {
+                        Some(acc) => acc.merge(a)?,
+                        None => {
+                            view.windows.insert(*start, a.clone());
                         }
                     }
                 }

@@ -86,7 +86,12 @@ pub fn goldens() -> Vec<(&'static str, Vec<u8>)> {
         },
         absorbed: vec![7, 1 << 70, u128::MAX],
         windows,
-        ids_key: Some(0x0123_4567_89ab_cdef_0011_2233_4455_6677),
+        ids_keys: vec![
+            Some(0x0123_4567_89ab_cdef_0011_2233_4455_6677),
+            None,
+            Some(5),
+            None,
+        ],
     };
     let mut ids: Vec<u64> = events.iter().map(|e| e.0).collect();
     ids.sort_unstable();
