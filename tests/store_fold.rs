@@ -85,6 +85,44 @@ async fn reopening_with_another_shard_count_or_type_is_a_typed_error() {
     }
 }
 
+/// A windowed metric reopened with another window width (or another sketch precision) is
+/// refused at open, naming both parameter blocks, and nothing is written; before, every event
+/// was reported folded and then every query failed.
+#[tokio::test]
+async fn reopening_with_other_aggregate_parameters_fails_at_open() {
+    use shardfold::{Distinct, Windowed};
+    let store = Arc::new(MemoryStore::new());
+    let dyn_store: Arc<dyn KvStore> = store.clone();
+    let w = |width| Windowed::<Count>::new(width, 300_000, 86_400_000);
+    Metric::open_with(dyn_store.clone(), "w", 4, w(60_000))
+        .await
+        .unwrap();
+    Metric::open_with(dyn_store.clone(), "w", 4, w(60_000))
+        .await
+        .unwrap();
+    let keys = store.len();
+    match Metric::open_with(dyn_store.clone(), "w", 4, w(120_000)).await {
+        Err(Error::IncompatibleParams { what, left, right }) => {
+            assert_eq!(what, "metric aggregate parameters");
+            assert_ne!(left, right);
+            assert!(!left.is_empty() && !right.is_empty());
+        }
+        other => panic!("expected IncompatibleParams, got {other:?}"),
+    }
+    Metric::open_with(dyn_store.clone(), "d", 1, Distinct::new(14))
+        .await
+        .unwrap();
+    let err = Metric::open_with(dyn_store.clone(), "d", 1, Distinct::new(12))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::IncompatibleParams { .. }), "{err}");
+    assert_eq!(
+        store.len(),
+        keys + 1,
+        "only the metadata of \"d\" was written"
+    );
+}
+
 #[tokio::test]
 async fn a_metric_is_k_keys_and_query_merges_them() {
     let mem = MemoryStore::new();

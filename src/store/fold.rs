@@ -159,9 +159,10 @@ impl<A: Aggregate> Metric<A> {
 
     /// As [`open`](Metric::open), with the state a new shard starts from: use it for
     /// aggregates with parameters (`Windowed::new(width, lateness, retention)`,
-    /// `Deduped::new(horizon, slot, …)`, `Distinct::new(p)`, …). Every writer of a metric must
-    /// use the same parameters; a stored shard with other parameters makes the fold fail with
-    /// [`Error::IncompatibleParams`] for that shard's events, and changes nothing.
+    /// `Deduped::new(horizon, slot, …)`, `Distinct::new(p)`, …). The parameters are recorded
+    /// in the metadata key when the metric is created; opening it with others fails here with
+    /// [`Error::IncompatibleParams`] (`"metric aggregate parameters"`, both parameter blocks in
+    /// hex) before anything is written.
     ///
     /// # Errors
     ///
@@ -174,7 +175,9 @@ impl<A: Aggregate> Metric<A> {
     ) -> Result<Self> {
         meta::validate(name, shards)?;
         let key = store.metric_key(name, "meta");
-        meta::ensure(&*store, &key, shards, A::TYPE_TAG).await?;
+        let mut params = Vec::new();
+        template.write_params(&mut params);
+        meta::ensure(&*store, &key, shards, A::TYPE_TAG, params).await?;
         Ok(Metric {
             store,
             name: name.to_owned(),

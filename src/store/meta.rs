@@ -1,4 +1,5 @@
-//! A metric's metadata record: its shard count K and aggregate type, fixed at creation.
+//! A metric's metadata record: its shard count K, aggregate type and the aggregate's
+//! parameters (window width, dedup horizon, sketch precision, …), fixed at creation.
 
 use super::{KvStore, WriteOutcome};
 use crate::codec::{self, Codec, Limits, Reader, tags};
@@ -11,10 +12,13 @@ pub(crate) const MAX_SHARDS: u32 = 4096;
 pub(crate) const MAX_NAME: usize = 200;
 
 /// What `<metric>/meta` holds (type tag [`tags::STORE_META`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct MetricMeta {
     pub(crate) shards: u32,
     pub(crate) type_tag: u16,
+    /// The aggregate's parameter block; `None` in records written before parameters were
+    /// recorded (then only K and the type are checked).
+    pub(crate) params: Option<Vec<u8>>,
 }
 
 impl Codec for MetricMeta {
@@ -23,6 +27,9 @@ impl Codec for MetricMeta {
     fn write_payload(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.shards.to_le_bytes());
         out.extend_from_slice(&self.type_tag.to_le_bytes());
+        if let Some(p) = &self.params {
+            crate::codec::write_section_with(out, |o| o.extend_from_slice(p));
+        }
     }
 
     fn read_parts(params: &[u8], payload: &[u8], _: &Limits) -> Result<Self> {
@@ -30,11 +37,20 @@ impl Codec for MetricMeta {
         let mut r = Reader::new(payload);
         let shards = r.u32("meta shard count")?;
         let type_tag = r.u16("meta type tag")?;
+        let params = if r.is_empty() {
+            None
+        } else {
+            Some(r.section("meta aggregate params")?.to_vec())
+        };
         r.finish("meta payload")?;
         if shards == 0 || shards > MAX_SHARDS {
             return Err(Error::invalid_state(format!("shard count {shards}")));
         }
-        Ok(MetricMeta { shards, type_tag })
+        Ok(MetricMeta {
+            shards,
+            type_tag,
+            params,
+        })
     }
 }
 
@@ -55,18 +71,24 @@ pub(crate) fn validate(name: &str, shards: u32) -> Result<()> {
     Ok(())
 }
 
-/// Creates the metadata record if absent, then checks that the stored one agrees.
+/// Creates the metadata record if absent, then checks that the stored one agrees: the type,
+/// K, and the aggregate's parameters (when the stored record has them).
 pub(crate) async fn ensure(
     store: &dyn KvStore,
     key: &[u8],
     shards: u32,
     type_tag: u16,
+    params: Vec<u8>,
 ) -> Result<()> {
-    let wanted = MetricMeta { shards, type_tag };
+    let wanted = MetricMeta {
+        shards,
+        type_tag,
+        params: Some(params),
+    };
     let stored = match store.read(key).await? {
         Some((bytes, _)) => codec::decode::<MetricMeta>(&bytes)?,
         None => match store.create(key, &codec::encode(&wanted)).await? {
-            WriteOutcome::Written(_) => wanted,
+            WriteOutcome::Written(_) => wanted.clone(),
             // another writer created it first: read theirs
             WriteOutcome::Conflict => match store.read(key).await? {
                 Some((bytes, _)) => codec::decode::<MetricMeta>(&bytes)?,
@@ -87,5 +109,17 @@ pub(crate) async fn ensure(
             stored.shards,
         ));
     }
-    Ok(())
+    match (&wanted.params, &stored.params) {
+        (Some(asked), Some(found)) if asked != found => Err(Error::incompatible(
+            "metric aggregate parameters",
+            hex(asked),
+            hex(found),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Parameter bytes as hex, for error messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
