@@ -80,6 +80,21 @@ pub async fn series_race(url: &str, metric: &str, child_test: &str) {
     assert_exact(&view, &evs);
     assert_eq!(view.tally().late, 0);
     assert_eq!(view.tally().folded, evs.len() as u64);
+    // every extra delivery is counted once as a duplicate: by a compaction, or by the writer
+    // when the same ID came twice in one batch
+    let deliveries: usize = plan.iter().map(|d| d.events.len()).sum();
+    let in_batch: usize = plan
+        .iter()
+        .map(|d| {
+            let ids: std::collections::BTreeSet<_> = d.events.iter().map(|e| e.id).collect();
+            d.events.len() - ids.len()
+        })
+        .sum();
+    assert_eq!(
+        view.tally().duplicates as usize,
+        deliveries - evs.len() - in_batch,
+        "duplicates counted once each"
+    );
     series
         .compact_range(T0 - 2 * HOUR, last + HOUR)
         .await

@@ -92,15 +92,17 @@ where
         }
     }
 
-    /// Reads a bucket: the cursor, its records, then its base and the base's fingerprint
-    /// sets (in that order, so that a record deleted meanwhile was absorbed by the base read).
-    /// `None` when a fingerprint set vanished under a concurrent compaction or seal: retry.
+    /// Reads a bucket: the cursor, its base and the base's fingerprint sets, then its records
+    /// — the base first, so that the whole view is checked by the base's compare-and-set: a
+    /// record absorbed (and deleted, and dropped from `absorbed`) by a compaction that ran
+    /// after this read can only be seen together with a base that changed since, and the
+    /// write fails. `None` when a fingerprint set vanished under a concurrent compaction or
+    /// seal: retry.
     pub(crate) async fn load(&self, bucket: u64) -> Result<Option<Loaded<A, V>>> {
         let sealed = self
             .cursor()
             .await?
             .is_some_and(|(c, _)| bucket < c.seal_next);
-        let records = self.read_records(bucket).await?;
         let key = self.keys.base(bucket);
         let base = match self.store.read(&key).await? {
             None => None,
@@ -132,6 +134,7 @@ where
                 }
             }
         }
+        let records = self.read_records(bucket).await?;
         Ok(Some(Loaded {
             sealed,
             records,
@@ -152,7 +155,9 @@ where
                 continue; // not a record key of this layout
             };
             let Some((bytes, _)) = read? else {
-                continue; // deleted after its compaction: the bases read next absorbed it
+                // deleted by a compaction: absorbed by the base read, or by a newer one (then
+                // this compaction's write fails and it starts over)
+                continue;
             };
             let rec: Record<V> = codec::decode(&bytes).map_err(|e| named(&key, e))?;
             if rec

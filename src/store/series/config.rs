@@ -53,7 +53,8 @@ pub struct SeriesConfig<A> {
 impl<A> SeriesConfig<A> {
     /// Defaults: one-minute windows, buckets of at least a minute, a six-hour dedup horizon,
     /// seven days of retention, 10 minutes of grace, 5 minutes of allowed clock skew, 4
-    /// shards, a compaction about every 16 appends to a bucket, the system clock. `template`
+    /// shards, a compaction about every 16 384 events or 256 appends to a bucket, the system
+    /// clock. `template`
     /// is the empty aggregate every window starts from (it carries the sketch parameters).
     pub fn new(template: A) -> Self {
         SeriesConfig {
@@ -65,7 +66,7 @@ impl<A> SeriesConfig<A> {
             grace_ms: 600_000,
             skew_ms: 300_000,
             shards: 4,
-            compact_every: 16,
+            compact_every: 256,
             policy: RetryPolicy::default(),
             clock: Arc::new(SystemClock),
         }
@@ -118,9 +119,14 @@ impl<A> SeriesConfig<A> {
         self
     }
 
-    /// A fold compacts each bucket it appended to with probability `1 / n` (`n = 1`: after
-    /// every fold; `0`: never — run [`Series::compact_range`](super::Series::compact_range) or
-    /// [`Series::maintain`](super::Series::maintain) yourself).
+    /// A fold compacts each bucket it appended `e` events to with probability
+    /// `max(1 / n, e / 16 384)`: about once per 16 384 events or `n` appends, whichever comes
+    /// first (`n = 1`: after every fold; `0`: never — run
+    /// [`Series::compact_range`](super::Series::compact_range) or
+    /// [`Series::maintain`](super::Series::maintain) yourself). A compaction rewrites the
+    /// bucket's remembered IDs, so rarer compactions fold faster; until then a query reads
+    /// the pending records too (up to about `n` small records per bucket). A bucket is also
+    /// compacted once a grace after it ends, by the sweeps folds run. Default 256.
     pub fn compact_every(mut self, n: u32) -> Self {
         self.compact_every = n;
         self

@@ -42,6 +42,13 @@ use record::RecordWriter;
 /// small), keeping records well under DynamoDB's 400 KB item limit.
 const MAX_RECORD_BYTES: usize = 256 << 10;
 
+/// A fold compacts a bucket it appended `n` events to with probability at least
+/// `n / COMPACT_EVENTS`.
+const COMPACT_EVENTS: u64 = 16_384;
+
+/// A fold sweeps (settle, seal, evict) with probability `1 / MAINTAIN_EVERY`.
+const MAINTAIN_EVERY: u64 = 32;
+
 /// What a series' event values must be: stored in records, folded into `A` by compactions.
 pub trait SeriesValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValue for T {}
@@ -59,7 +66,8 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValu
 /// ```text
 ///  fold(batch) ─► refuse: time > now + skew (FutureEvent), time < now − H (Late)
 ///              ─► group by bucket = time / B ─► create <m>/r/<bucket>/<record id>   (no read)
-///              ─► sometimes (1 in compact_every) compact the buckets it appended to
+///              ─► now and then (about once per 16 384 events or 256 appends) compact
+///                 the buckets it appended to
 ///  compact(bucket) ─► list <m>/r/<bucket>/, read the records, the bucket's base and its K
 ///                     fingerprint sets; fold every record's events (dedup by ID); write
 ///                     the sets that grew under new keys, compare-and-set the base; then
@@ -185,9 +193,10 @@ impl RecordIds {
         (u128::from(self.writer) << 64) | u128::from(n)
     }
 
-    /// A cheap pseudo-random draw (SplitMix64 of the counter): true with probability `1 / n`.
-    fn one_in(&self, n: u32) -> bool {
-        if n == 0 {
+    /// A cheap pseudo-random draw (SplitMix64 of the counter): true with probability
+    /// `num / den` (never when `den` is 0).
+    fn chance(&self, num: u64, den: u64) -> bool {
+        if den == 0 {
             return false;
         }
         let mut z = self
@@ -197,7 +206,7 @@ impl RecordIds {
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)).is_multiple_of(u64::from(n))
+        (z ^ (z >> 31)) % den < num
     }
 }
 
@@ -303,7 +312,7 @@ where
         let mut touched = Vec::new();
         for (p, result) in pending.iter().zip(results) {
             match result {
-                Ok(()) => touched.push(p.bucket),
+                Ok(()) => touched.push((p.bucket, p.indexes.len() as u64)),
                 Err(e) => {
                     for &i in &p.indexes {
                         if let Some(o) = outcomes.get_mut(i) {
@@ -313,7 +322,6 @@ where
                 }
             }
         }
-        touched.dedup();
         self.after_fold(&touched).await;
         Ok(FoldReport { outcomes })
     }
@@ -430,21 +438,30 @@ where
         Err(last.unwrap_or_else(|| Error::store(self.store.backend(), "append gave up")))
     }
 
-    /// Compacts some of the buckets just appended to, and sometimes sweeps sealing and
+    /// Compacts some of the buckets just appended to — each with probability
+    /// `max(1 / compact_every, events appended / COMPACT_EVENTS)`, so that a compaction
+    /// (which rewrites the bucket's remembered IDs) comes about once per `COMPACT_EVENTS`
+    /// events or `compact_every` appends — and sometimes sweeps settling, sealing and
     /// eviction; failures are logged only (the records are durable).
-    async fn after_fold(&self, touched: &[u64]) {
-        let every = self.cfg.compact_every;
-        let chosen: Vec<u64> = touched
+    async fn after_fold(&self, touched: &[(u64, u64)]) {
+        let every = u64::from(self.cfg.compact_every);
+        let mut chosen: Vec<u64> = touched
             .iter()
-            .copied()
-            .filter(|_| self.ids.one_in(every))
+            .filter(|&&(_, n)| {
+                every > 0
+                    && self
+                        .ids
+                        .chance(n.max(COMPACT_EVENTS / every), COMPACT_EVENTS)
+            })
+            .map(|&(b, _)| b)
             .collect();
+        chosen.dedup();
         for r in join_all(chosen.iter().map(|&b| self.compact_bucket(b))).await {
             if let Err(e) = r {
                 tracing::warn!(series = %self.name, error = %e, "compaction failed");
             }
         }
-        if self.ids.one_in(every.saturating_mul(4))
+        if self.ids.chance(1, MAINTAIN_EVERY)
             && let Err(e) = self.maintain().await
         {
             tracing::warn!(series = %self.name, error = %e, "maintenance failed");
