@@ -13,7 +13,7 @@
 //! last 10 minutes; each event has an ID string, a value (f64) and a user (u64).
 //! `--events-at B:N,…` runs batch size B with N deliveries instead (default `10:100000`: a run
 //! of 10⁶ at batch 10 takes minutes). `--compact-every` takes a list: each shardfold
-//! configuration runs once per value (the `SeriesConfig::compact_every` default is 16).
+//! configuration runs once per value (the `SeriesConfig::compact_every` default is 256).
 //!
 //! Paths, each with 1/4/16 concurrent workers (tokio tasks pulling the next batch):
 //! * naive exactly-once: per event one `EVALSHA` (`SET id NX EX 21600`, and if new `INCR`,
