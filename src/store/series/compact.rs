@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 
 use super::base::{Base, Folder, IdSet, Tally};
 use super::keys::{GROUP, Kind};
@@ -99,12 +99,10 @@ where
     /// write fails. `None` when a fingerprint set vanished under a concurrent compaction or
     /// seal: retry.
     pub(crate) async fn load(&self, bucket: u64) -> Result<Option<Loaded<A, V>>> {
-        let sealed = self
-            .cursor()
-            .await?
-            .is_some_and(|(c, _)| bucket < c.seal_next);
         let key = self.keys.base(bucket);
-        let base = match self.store.read(&key).await? {
+        let (cursor, base) = join(self.cursor(), self.store.read(&key)).await;
+        let sealed = cursor?.is_some_and(|(c, _)| bucket < c.seal_next);
+        let base = match base? {
             None => None,
             Some((bytes, v)) => Some((
                 codec::decode::<Base<A>>(&bytes).map_err(|e| named(&key, e))?,
@@ -112,32 +110,31 @@ where
             )),
         };
         let shards = self.meta.shards as usize;
+        let set_keys = match &base {
+            Some((b, _)) if !sealed => b.ids_keys.as_slice(),
+            _ => &[],
+        };
+        if !set_keys.is_empty() && set_keys.len() != shards {
+            return Err(named(&key, Error::invalid_state("id-set count is not K")));
+        }
+        // the base is read: its sets and the records (listed only now) load side by side
+        let sets = join_all(
+            set_keys
+                .iter()
+                .enumerate()
+                .map(|(k, id)| self.read_ids(bucket, k as u32, *id)),
+        );
+        let (sets, records) = join(sets, self.read_records(bucket)).await;
         let mut ids = vec![Vec::new(); shards];
-        let set_keys = base
-            .as_ref()
-            .map_or(&[][..], |(b, _)| b.ids_keys.as_slice());
-        if !sealed && !set_keys.is_empty() {
-            if set_keys.len() != shards {
-                return Err(named(&key, Error::invalid_state("id-set count is not K")));
-            }
-            let reads = join_all(
-                set_keys
-                    .iter()
-                    .enumerate()
-                    .map(|(k, id)| self.read_ids(bucket, k as u32, *id)),
-            )
-            .await;
-            for (slot, set) in ids.iter_mut().zip(reads) {
-                match set? {
-                    Some(set) => *slot = set,
-                    None => return Ok(None),
-                }
+        for (slot, set) in ids.iter_mut().zip(sets) {
+            match set? {
+                Some(set) => *slot = set,
+                None => return Ok(None),
             }
         }
-        let records = self.read_records(bucket).await?;
         Ok(Some(Loaded {
             sealed,
-            records,
+            records: records?,
             base,
             ids,
         }))
