@@ -230,13 +230,16 @@ where
         (seal, evict)
     }
 
-    /// Compacts one bucket: folds its pending records into its shards' bases (exactly once,
-    /// deduplicated by ID; counted late if the bucket is sealed), evicts it past retention,
-    /// and deletes the records folded. Safe to run from any number of writers at once.
+    /// Compacts bucket number `bucket` (event time / bucket width; see
+    /// [`compact_range`](Self::compact_range) to name buckets by time): folds its pending
+    /// records into its base (exactly once, deduplicated by ID; counted late if the bucket is
+    /// sealed), evicts it past retention, and deletes the records folded. Safe to run from any
+    /// number of writers at once.
     ///
     /// # Errors
     ///
-    /// [`Error::Contended`] after the retry policy's attempts; [`Error::Store`]; a stored
+    /// [`Error::Contended`] (its `shard` field is 0: a bucket has one base) after the retry
+    /// policy's attempts; [`Error::Store`]; a stored
     /// record or base that fails to decode ([`Error::InvalidState`] naming its key).
     pub async fn compact_bucket(&self, bucket: u64) -> Result<Tally> {
         let policy = &self.cfg.policy;
