@@ -389,12 +389,13 @@ where
 
     /// Compacts the buckets in `[from, to)` that have pending records.
     async fn compact_pending(&self, from: u64, to: u64) -> Result<()> {
-        for bucket in self
-            .keys_in_range(Kind::Record, from, to)
-            .await?
-            .into_keys()
-        {
-            self.compact_bucket(bucket).await?;
+        let pending = self.keys_in_range(Kind::Record, from, to).await?;
+        let buckets: Vec<u64> = pending.into_keys().collect();
+        // up to 16 at once: a sweep after a quiet spell must not keep a fold waiting long
+        for chunk in buckets.chunks(16) {
+            for r in join_all(chunk.iter().map(|&b| self.compact_bucket(b))).await {
+                r?;
+            }
         }
         Ok(())
     }
