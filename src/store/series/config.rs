@@ -121,7 +121,7 @@ impl<A> SeriesConfig<A> {
 
     /// A fold compacts each bucket it appended `e` events to with probability
     /// `max(1 / n, e / 16 384)`: about once per 16 384 events or `n` appends, whichever comes
-    /// first (`n = 1`: after every fold; `0`: never — run
+    /// first (`n = 1`: after every fold; `0`: never, and no sweeps either — run
     /// [`Series::compact_range`](super::Series::compact_range) or
     /// [`Series::maintain`](super::Series::maintain) yourself). A compaction rewrites the
     /// bucket's remembered IDs, so rarer compactions fold faster; until then a query reads

@@ -443,15 +443,19 @@ where
     /// (which rewrites the bucket's remembered IDs) comes about once per `COMPACT_EVENTS`
     /// events or `compact_every` appends — and sometimes sweeps settling, sealing and
     /// eviction; failures are logged only (the records are durable).
+    ///
+    /// A fold that appended nothing does nothing more (a batch refused whole changes no
+    /// stored byte), nor does one with `compact_every = 0`.
     async fn after_fold(&self, touched: &[(u64, u64)]) {
         let every = u64::from(self.cfg.compact_every);
+        if touched.is_empty() || every == 0 {
+            return;
+        }
         let mut chosen: Vec<u64> = touched
             .iter()
             .filter(|&&(_, n)| {
-                every > 0
-                    && self
-                        .ids
-                        .chance(n.max(COMPACT_EVENTS / every), COMPACT_EVENTS)
+                self.ids
+                    .chance(n.max(COMPACT_EVENTS / every), COMPACT_EVENTS)
             })
             .map(|&(b, _)| b)
             .collect();
