@@ -19,8 +19,8 @@
 //! * old: `Metric<Windowed<Zip<(Stats, Distinct)>>>` (`Windowed::try_new(60 s, 5 min, 7 d)`),
 //!   run for the first `--old-hours` only: every fold rewrites each shard's whole value.
 //!
-//! Each store is wrapped in a `CountingStore` (round trips, bytes read and written) and in a
-//! wrapper that records the largest value written. Printed per hour: bytes read + written per
+//! Each store is wrapped in a `CountingStore` (round trips, bytes read and written, the
+//! largest value written). Printed per hour: bytes read + written per
 //! fold, round trips per fold, wall milliseconds per fold (the `fold` calls only) and the
 //! slowest fold, how many folds did more than append, the largest value written that hour. At
 //! the end a Markdown table of hours 1, 2, 6, 7, 12, 24, 48 and the growth ratios (target for
@@ -33,13 +33,12 @@ use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shardfold::store::conformance::{CountingStore, Counts, unique_prefix};
 use shardfold::store::{
     EventOutcome, FoldReport, KvStore, ManualClock, MemoryStore, Metric, RedisStore, Series,
-    SeriesConfig, SqliteStore, StoreFuture, Version, WriteOutcome,
+    SeriesConfig, SqliteStore,
 };
 use shardfold::testkit::SplitMix64;
 use shardfold::{Distinct, Event, Stats, Windowed, Zip};
@@ -371,7 +370,7 @@ async fn run_layout(
         if layout == Layout::New { "new" } else { "old" }
     );
     let (inner, path) = open_store(backend, args, &tag).await?;
-    let watch = Arc::new(Watch::new(inner.clone()));
+    let watch = Arc::new(CountingStore::new(inner.clone()));
     let name = unique_prefix(&tag);
     let clock = ManualClock::new(T0);
     let folder = Folder::open(layout, watch.clone(), &name, &clock, args.compact_every).await?;
@@ -402,7 +401,7 @@ async fn run_layout(
 /// One hour: 60 minutes of 4 batches, the counters reset at its start.
 async fn run_hour(
     folder: &Folder,
-    watch: &Watch,
+    watch: &CountingStore,
     clock: &ManualClock,
     workload: &mut Workload,
     hour: u64,
@@ -416,14 +415,14 @@ async fn run_hour(
         clock.set(start + MINUTE);
         let events = workload.minute(start);
         for batch in events.chunks(BATCH) {
-            let before = extra(watch.counting.counts());
+            let before = extra(watch.counts());
             let t = Instant::now();
             let report = folder.fold(batch).await?;
             let took = t.elapsed();
             elapsed += took;
             slowest = slowest.max(took);
             folds += 1;
-            busy += u64::from(extra(watch.counting.counts()) > before);
+            busy += u64::from(extra(watch.counts()) > before);
             refused += report
                 .outcomes
                 .iter()
@@ -434,8 +433,8 @@ async fn run_hour(
     Ok(HourStat {
         hour: hour + 1,
         folds,
-        counts: watch.counting.counts(),
-        max_value: watch.max_written.load(Ordering::Relaxed),
+        counts: watch.counts(),
+        max_value: watch.counts().largest_write,
         elapsed,
         slowest,
         refused,
@@ -508,71 +507,5 @@ fn print_ratios(new: &Run, old: &Run) {
         println!(
             "old: hour {h} / hour 1: bytes/fold {b:.2}×, trips/fold {t:.2}×, ms/fold {ms:.2}×"
         );
-    }
-}
-
-/// Counts round trips and bytes (a [`CountingStore`]) and records the largest value written.
-struct Watch {
-    counting: CountingStore,
-    max_written: AtomicU64,
-}
-
-impl Watch {
-    fn new(inner: Arc<dyn KvStore>) -> Self {
-        Watch {
-            counting: CountingStore::new(inner),
-            max_written: AtomicU64::new(0),
-        }
-    }
-
-    fn reset(&self) {
-        self.counting.reset();
-        self.max_written.store(0, Ordering::Relaxed);
-    }
-
-    fn saw(&self, value: &[u8]) {
-        self.max_written
-            .fetch_max(value.len() as u64, Ordering::Relaxed);
-    }
-}
-
-impl KvStore for Watch {
-    fn backend(&self) -> &'static str {
-        self.counting.backend()
-    }
-
-    fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
-        self.counting.read(key)
-    }
-
-    fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
-        self.saw(value);
-        self.counting.create(key, value)
-    }
-
-    fn update<'a>(
-        &'a self,
-        key: &'a [u8],
-        value: &'a [u8],
-        v: Version,
-    ) -> StoreFuture<'a, WriteOutcome> {
-        self.saw(value);
-        self.counting.update(key, value, v)
-    }
-
-    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
-        self.counting.list(prefix)
-    }
-
-    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
-        self.counting.delete(key)
-    }
-
-    fn max_value_bytes(&self) -> usize {
-        self.counting.max_value_bytes()
-    }
-
-    fn metric_key(&self, metric: &str, part: &str) -> Vec<u8> {
-        self.counting.metric_key(metric, part)
     }
 }

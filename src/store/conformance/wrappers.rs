@@ -24,6 +24,8 @@ pub struct Counts {
     pub bytes_written: u64,
     /// Keys `list` returned.
     pub keys_listed: u64,
+    /// The largest value passed to `create` or `update`, in bytes.
+    pub largest_write: u64,
 }
 
 /// Counts the calls (round trips) made to the wrapped store, and the bytes and keys they
@@ -67,6 +69,7 @@ impl CountingStore {
         self.tally(|c| {
             c.writes += 1;
             c.bytes_written += value.len() as u64;
+            c.largest_write = c.largest_write.max(value.len() as u64);
         });
     }
 }
