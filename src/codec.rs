@@ -67,6 +67,8 @@ pub mod tags {
     pub const QUANTILES: u16 = 0x0011;
     /// [`LogHistogram`](crate::LogHistogram).
     pub const LOG_HISTOGRAM: u16 = 0x0012;
+    /// [`TopK`](crate::TopK): Misra–Gries heavy hitters (items and counts, sorted by item).
+    pub const TOP_K: u16 = 0x0013;
     /// [`IdDedup`](crate::IdDedup): event-ID fingerprints by event-time slot.
     pub const DEDUP_ID: u16 = 0x0020;
     /// [`SeqDedup`](crate::SeqDedup): sequence-number high-water marks per partition.

@@ -15,6 +15,7 @@ pub mod store;
 pub mod testkit;
 pub mod window;
 
+pub use agg::TopK;
 pub use agg::{
     Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64, Zip,
 };

@@ -4,6 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use shardfold::TopK;
 use shardfold::codec::{self, Codec, encode_raw, tags};
 use shardfold::{
     Count, Deduped, Distinct, IdDedup, LogHistogram, Max, Mean, Merge, Min, Quantiles, SeqDedup,
@@ -42,6 +43,11 @@ fn all(bytes: &[u8]) {
     if let Ok(h) = codec::decode::<LogHistogram>(bytes) {
         let _ = h.quantile(0.99);
     }
+    check::<TopK<String>>(bytes);
+    check::<TopK<u64>>(bytes);
+    if let Ok(t) = codec::decode::<TopK<String>>(bytes) {
+        let _ = (t.top(3), t.error_bound(), t.upper_bound(""));
+    }
     check::<IdDedup>(bytes);
     check::<SeqDedup>(bytes);
     check::<Deduped<Stats>>(bytes);
@@ -49,7 +55,7 @@ fn all(bytes: &[u8]) {
     check::<Windowed<Distinct>>(bytes);
 }
 
-const TAGS: [u16; 20] = [
+const TAGS: [u16; 21] = [
     tags::COUNT,
     tags::SUM_I64,
     tags::SUM_F64,
@@ -62,6 +68,7 @@ const TAGS: [u16; 20] = [
     tags::DISTINCT,
     tags::QUANTILES,
     tags::LOG_HISTOGRAM,
+    tags::TOP_K,
     tags::DEDUP_ID,
     tags::DEDUP_SEQ,
     tags::DEDUPED,

@@ -10,6 +10,7 @@ mod sum;
 mod sum_f64;
 mod tally;
 pub mod tdigest;
+pub mod topk;
 
 pub use composite::{Mean, Stats, Zip};
 pub use count::Count;
@@ -20,3 +21,4 @@ pub use loghist::LogHistogram;
 pub use sum::Sum;
 pub use sum_f64::SumF64;
 pub use tdigest::Quantiles;
+pub use topk::TopK;
