@@ -32,6 +32,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
+pub mod nested;
+
 /// The four bytes every shardfold blob starts with.
 pub const MAGIC: [u8; 4] = *b"SHFD";
 
@@ -101,6 +103,9 @@ pub mod tags {
     pub const TUPLE3: u16 = 0x00F3;
     /// A tuple of 4 aggregates.
     pub const TUPLE4: u16 = 0x00F4;
+    /// A struct of named aggregates (`#[derive(Aggregate)]`, [`Schema`](super::nested::Schema)):
+    /// its name and every field's name, tag and parameters are in its parameter block.
+    pub const STRUCT: u16 = 0x00F8;
 }
 
 /// Bounds applied while decoding untrusted bytes.

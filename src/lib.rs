@@ -23,6 +23,8 @@ pub use codec::{Codec, Limits, decode, encode};
 pub use dedup::{Deduped, Event, EventId, IdDedup, Outcome, SeqDedup, SeqNum};
 pub use error::{Error, MergeError, Result};
 pub use merge::{Insert, Merge};
+#[cfg(feature = "derive")]
+pub use shardfold_derive::Aggregate;
 pub use window::Windowed;
 
 /// Everything a stored, mergeable aggregate is: mergeable, encodable, with an identity.

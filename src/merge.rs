@@ -103,6 +103,133 @@ pub trait Insert<V> {
     fn insert(&mut self, value: V) -> crate::Result<()>;
 }
 
+/// Folds one value into each of several aggregates, all or nothing: every value is checked
+/// ([`Insert::check_insert`]) as it is added, and nothing is inserted until
+/// [`insert`](InsertAll::insert), so a value refused by one aggregate leaves all of them
+/// unchanged. The `insert` of a struct of aggregates, without allocating; it is what
+/// `#[derive(Aggregate)]` writes (feature `derive`).
+///
+/// # Examples
+///
+/// ```
+/// use shardfold::merge::InsertAll;
+/// use shardfold::{Count, Insert, Quantiles, Result};
+///
+/// struct Request { latency_ms: f64, is_error: bool }
+///
+/// #[derive(Default)]
+/// struct Route { requests: Count, errors: Count, latency: Quantiles }
+///
+/// impl Insert<Request> for Route {
+///     fn check_insert(&self, r: &Request) -> Result<()> {
+///         self.requests.check_insert(&())?;
+///         self.errors.check_insert(&())?;
+///         self.latency.check_insert(&r.latency_ms)
+///     }
+///
+///     fn insert(&mut self, r: Request) -> Result<()> {
+///         InsertAll::new()
+///             .field(&mut self.requests, ())?
+///             .field_some(&mut self.errors, r.is_error.then_some(()))? // None: not fed
+///             .field(&mut self.latency, r.latency_ms)?
+///             .insert()
+///     }
+/// }
+///
+/// let mut route = Route::default();
+/// route.insert(Request { latency_ms: 12.0, is_error: true })?;
+/// route.insert(Request { latency_ms: 3.0, is_error: false })?;
+/// assert!(route.insert(Request { latency_ms: f64::NAN, is_error: true }).is_err());
+/// assert_eq!((route.requests.get(), route.errors.get()), (2, 1)); // the NaN changed nothing
+/// # Ok::<(), shardfold::Error>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "nothing is inserted until `insert` is called"]
+pub struct InsertAll<P = ()>(P);
+
+impl InsertAll {
+    /// An empty list of inserts.
+    pub fn new() -> Self {
+        InsertAll(())
+    }
+}
+
+impl<P: PendingInserts> InsertAll<P> {
+    /// Checks that `agg` accepts `value` and adds the insert to the list.
+    ///
+    /// # Errors
+    ///
+    /// As `agg`'s [`check_insert`](Insert::check_insert); nothing was inserted anywhere.
+    pub fn field<A: Insert<V>, V>(
+        self,
+        agg: &mut A,
+        value: V,
+    ) -> crate::Result<InsertAll<(P, Pending<'_, A, V>)>> {
+        self.field_some(agg, Some(value))
+    }
+
+    /// As [`field`](InsertAll::field) for `Some(value)`; `None` leaves `agg` out.
+    ///
+    /// # Errors
+    ///
+    /// As `agg`'s [`check_insert`](Insert::check_insert); nothing was inserted anywhere.
+    pub fn field_some<A: Insert<V>, V>(
+        self,
+        agg: &mut A,
+        value: Option<V>,
+    ) -> crate::Result<InsertAll<(P, Pending<'_, A, V>)>> {
+        if let Some(v) = &value {
+            agg.check_insert(v)?;
+        }
+        Ok(InsertAll((self.0, Pending { agg, value })))
+    }
+
+    /// Inserts every value, in the order they were added.
+    ///
+    /// # Errors
+    ///
+    /// Only if an aggregate breaks the [`Insert`] contract (refuses a value its `check_insert`
+    /// accepted).
+    pub fn insert(self) -> crate::Result<()> {
+        self.0.insert_all()
+    }
+}
+
+/// One checked insert waiting in an [`InsertAll`].
+#[derive(Debug)]
+pub struct Pending<'a, A, V> {
+    agg: &'a mut A,
+    value: Option<V>,
+}
+
+/// The checked inserts an [`InsertAll`] holds: `()` or `(earlier, Pending)`. Implemented by
+/// the crate only; you never name it.
+pub trait PendingInserts {
+    /// Inserts every value, earliest first.
+    ///
+    /// # Errors
+    ///
+    /// As [`InsertAll::insert`].
+    fn insert_all(self) -> crate::Result<()>;
+}
+
+impl PendingInserts for () {
+    fn insert_all(self) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+impl<P: PendingInserts, A: Insert<V>, V> PendingInserts for (P, Pending<'_, A, V>) {
+    fn insert_all(self) -> crate::Result<()> {
+        let (earlier, last) = self;
+        earlier.insert_all()?;
+        match last.value {
+            Some(v) => last.agg.insert(v),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Checks that `x` is finite: the rule for sums, means and quantile sketches.
 #[inline]
 pub(crate) fn check_finite(x: f64) -> crate::Result<()> {

@@ -11,6 +11,15 @@ use shardfold::{
     Stats, Sum, SumF64, Windowed,
 };
 
+/// A struct of aggregates (`#[derive(Aggregate)]`, type tag `STRUCT`).
+#[derive(shardfold::Aggregate, Clone, Default)]
+struct Route {
+    requests: Count,
+    users: Distinct,
+    latency: Quantiles,
+    amounts: Stats,
+}
+
 fn check<T: Codec + Merge + Clone>(bytes: &[u8]) {
     if let Ok(v) = codec::decode::<T>(bytes) {
         assert_eq!(codec::encode(&v), bytes, "accepted a non-canonical blob");
@@ -53,9 +62,10 @@ fn all(bytes: &[u8]) {
     check::<Deduped<Stats>>(bytes);
     check::<Windowed<(Count, Sum)>>(bytes);
     check::<Windowed<Distinct>>(bytes);
+    check::<Route>(bytes);
 }
 
-const TAGS: [u16; 21] = [
+const TAGS: [u16; 22] = [
     tags::COUNT,
     tags::SUM_I64,
     tags::SUM_F64,
@@ -76,6 +86,7 @@ const TAGS: [u16; 21] = [
     tags::TUPLE2,
     tags::TUPLE3,
     tags::TUPLE4,
+    tags::STRUCT,
     0x7FFF,
 ];
 

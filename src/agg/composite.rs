@@ -5,18 +5,14 @@
 
 use crate::agg::no_params;
 use crate::agg::{Count, Max, Min, SumF64};
-use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
+use crate::codec::nested;
+use crate::codec::{Codec, Limits, Reader, tags};
 use crate::error::{Error, Result};
 use crate::merge::{Insert, Merge};
 
-/// Appends `value`'s payload as a length-prefixed section.
-fn payload_section<T: Codec>(value: &T, out: &mut Vec<u8>) {
-    write_section_with(out, |o| value.write_payload(o));
-}
-
 /// Reads a parameterless component from the next section of `r`.
 fn read_component<T: Codec>(r: &mut Reader<'_>, limits: &Limits) -> Result<T> {
-    T::read_parts(&[], r.section("composite component")?, limits)
+    nested::read_payload(&[], r, limits)
 }
 
 /// The mean of finite `f64` values, from an exact [`SumF64`] and a [`Count`]: bit-identical in
@@ -89,8 +85,8 @@ impl Codec for Mean {
     const TYPE_TAG: u16 = tags::MEAN;
 
     fn write_payload(&self, out: &mut Vec<u8>) {
-        payload_section(&self.sum, out);
-        payload_section(&self.count, out);
+        nested::write_payload(&self.sum, out);
+        nested::write_payload(&self.count, out);
     }
 
     fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
@@ -192,10 +188,10 @@ impl Codec for Stats {
     const TYPE_TAG: u16 = tags::STATS;
 
     fn write_payload(&self, out: &mut Vec<u8>) {
-        payload_section(&self.count, out);
-        payload_section(&self.sum, out);
-        payload_section(&self.min, out);
-        payload_section(&self.max, out);
+        nested::write_payload(&self.count, out);
+        nested::write_payload(&self.sum, out);
+        nested::write_payload(&self.min, out);
+        nested::write_payload(&self.max, out);
     }
 
     fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
@@ -253,36 +249,24 @@ macro_rules! tuple_aggregate {
             }
         }
 
-        /// Parameter block: each component's type tag (u16 LE) and its parameter block as a
-        /// section; payload: each component's payload as a section.
+        /// The nested codec ([`codec::nested`](crate::codec::nested)): parameter block: each
+        /// component's type tag (u16 LE) and its parameter block as a section; payload: each
+        /// component's payload as a section.
         impl<$($T: Codec),+> Codec for ($($T,)+) {
             const TYPE_TAG: u16 = tags::$tag;
 
             fn write_params(&self, out: &mut Vec<u8>) {
-                $(
-                    out.extend_from_slice(&$T::TYPE_TAG.to_le_bytes());
-                    write_section_with(out, |o| self.$i.write_params(o));
-                )+
+                $(nested::write_params(&self.$i, out);)+
             }
 
             fn write_payload(&self, out: &mut Vec<u8>) {
-                $(payload_section(&self.$i, out);)+
+                $(nested::write_payload(&self.$i, out);)+
             }
 
             fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
                 let mut p = Reader::new(params);
                 let mut q = Reader::new(payload);
-                let value = ($(
-                    {
-                        let found = p.u16("tuple component tag")?;
-                        if found != $T::TYPE_TAG {
-                            return Err(Error::WrongType { expected: $T::TYPE_TAG, found });
-                        }
-                        let params = p.section("tuple component params")?;
-                        let payload = q.section("tuple component payload")?;
-                        $T::read_parts(params, payload, limits)?
-                    },
-                )+);
+                let value = ($(nested::read::<$T>(&mut p, &mut q, limits)?,)+);
                 p.finish("tuple params")?;
                 q.finish("tuple payload")?;
                 Ok(value)

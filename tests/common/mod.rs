@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 pub mod dedup;
+pub mod quantiles;
 
 /// Finite doubles of every magnitude and sign, subnormals and zeros included.
 pub fn finite_f64() -> impl Strategy<Value = f64> {
