@@ -31,7 +31,7 @@ fn workload() -> Vec<(u128, u64)> {
 fn ours(events: &[(u128, u64)], slot_ms: u64) -> IdDedup {
     let mut d = IdDedup::new(HOUR, slot_ms);
     for &(id, t) in events {
-        black_box(d.insert(EventId::from(id), t));
+        let _ = black_box(d.insert(EventId::from(id), t));
     }
     d
 }

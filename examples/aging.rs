@@ -41,7 +41,7 @@ use shardfold::store::{
     SeriesConfig, SqliteStore,
 };
 use shardfold::testkit::SplitMix64;
-use shardfold::{Distinct, Event, Stats, Windowed, Zip};
+use shardfold::{Distinct, Event, Outcome, Stats, Windowed, Zip};
 
 type Agg = Zip<(Stats, Distinct)>;
 type Val = (f64, u64);
@@ -426,7 +426,12 @@ async fn run_hour(
             refused += report
                 .outcomes
                 .iter()
-                .filter(|o| !matches!(o, EventOutcome::Accepted | EventOutcome::Folded))
+                .filter(|o| {
+                    !matches!(
+                        o,
+                        EventOutcome::Accepted | EventOutcome::Done(Outcome::Folded)
+                    )
+                })
                 .count() as u64;
         }
     }

@@ -179,6 +179,15 @@ pub enum Error {
         /// How many read-fold-write attempts were made.
         attempts: u32,
     },
+
+    // ----- bugs -----
+    /// An invariant of the crate did not hold: a branch its own checks make impossible was
+    /// taken. Nothing was changed. This is a bug in shardfold; please report it with the reason.
+    #[error("internal error (a shardfold bug): {reason}")]
+    Internal {
+        /// Which invariant failed.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -189,6 +198,13 @@ impl Error {
             backend,
             message: message.to_string(),
         }
+    }
+
+    /// [`Error::Internal`] for a branch the crate's own checks make impossible; panics in debug
+    /// builds so tests and fuzzing find it.
+    pub(crate) fn internal(reason: &'static str) -> Self {
+        debug_assert!(false, "internal error: {reason}");
+        Error::Internal { reason }
     }
 
     /// Shorthand for [`Error::InvalidState`].

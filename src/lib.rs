@@ -13,6 +13,7 @@ pub mod merge;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod time;
 pub mod window;
 
 pub use agg::TopK;
@@ -20,7 +21,9 @@ pub use agg::{
     Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64, Zip,
 };
 pub use codec::{Codec, Limits, decode, encode};
-pub use dedup::{Deduped, Event, EventId, IdDedup, Outcome, SeqDedup, SeqNum};
+pub use dedup::{
+    Deduped, Event, EventId, IdDedup, Offer, Outcome, SeqDedup, SeqNum, StreamRecord,
+};
 pub use error::{Error, MergeError, Result};
 pub use merge::{Insert, Merge};
 #[cfg(feature = "derive")]

@@ -162,7 +162,7 @@ fn big(digits: &str) -> BigUint {
 fn kinesis_sequence_numbers_dedup_retried_batches() {
     // two shards, each delivered in order in batches; every batch retried with probability 1/3
     let mut rng = SplitMix64::new(11);
-    let mut d = new_state();
+    let mut d = Deduped::by_sequence(Cs::default());
     let (mut folded, mut dups) = (0u64, 0u64);
     let base = big("49590338271490256608559692538361571095921575989136588898");
     for shard in ["shardId-000000000000", "shardId-000000000001"] {
@@ -188,6 +188,7 @@ fn kinesis_sequence_numbers_dedup_retried_batches() {
                     );
                     *(if t == 0 { &mut folded } else { &mut dups }) += 1;
                 }
+                d.end_batch();
             }
         }
         assert_eq!(
@@ -196,7 +197,7 @@ fn kinesis_sequence_numbers_dedup_retried_batches() {
         );
     }
     assert_eq!((d.aggregate().0.get(), d.duplicates()), (folded, dups));
-    let back: Deduped<Cs> = codec::decode(&codec::encode(&d)).unwrap();
+    let back: Deduped<Cs, SeqDedup> = codec::decode(&codec::encode(&d)).unwrap();
     assert_eq!(back, d);
 }
 
@@ -266,8 +267,9 @@ fn a_refused_value_is_not_remembered() {
         d.insert(EventId::from("e"), 10, f64::NAN).unwrap(),
         Outcome::Duplicate
     );
-    assert!(d.insert_seq("p", &SeqNum::from(1), f64::INFINITY).is_err());
-    assert!(d.seq_dedup().mark("p").is_none());
+    let mut s = Deduped::by_sequence(Stats::default());
+    assert!(s.insert_seq("p", &SeqNum::from(1), f64::INFINITY).is_err());
+    assert!(s.seq_dedup().mark("p").is_none());
     assert!(Insert::check_insert(&d, &Event::new("f", 10, f64::NAN)).is_err());
     assert_eq!(d.aggregate().count(), 1);
 }
@@ -279,7 +281,7 @@ fn memory_holds_only_the_horizon_after_a_stream_100_times_longer() {
     let mut held: BTreeMap<u64, usize> = BTreeMap::new();
     for t in (0..100 * H).step_by(7) {
         let t = t.saturating_sub(rng.next_u64() % H);
-        if d.insert(EventId::from(rng.next_u64()), t) == Outcome::Folded {
+        if d.insert(EventId::from(rng.next_u64()), t).unwrap() == Outcome::Folded {
             *held.entry(t / S).or_default() += 1;
         }
     }
@@ -306,8 +308,24 @@ fn golden_state() -> Deduped<Cs> {
         d.insert(EventId::from(id), t, (i as i64) - 300).unwrap();
     }
     d.insert(EventId::from("late"), 0, 1).unwrap();
-    d.insert_seq("shardId-000000000007", &SeqNum::from(77), 7)
-        .unwrap();
+    d
+}
+
+fn golden_seq_state() -> Deduped<Cs, SeqDedup> {
+    let mut d = Deduped::by_sequence(Cs::default());
+    let base = big("49590338271490256608559692538361571095921575989136588898");
+    for (i, shard) in ["shardId-000000000007", "shardId-000000000008"]
+        .iter()
+        .enumerate()
+    {
+        for k in 0..5u32 {
+            let seq = SeqNum::parse(&(base.clone() + k * 1000 + i as u32).to_string()).unwrap();
+            d.insert_seq(shard, &seq, i64::from(k)).unwrap();
+        }
+    }
+    let first = SeqNum::parse(&base.to_string()).unwrap();
+    d.end_batch();
+    d.insert_seq("shardId-000000000007", &first, 0).unwrap(); // a duplicate
     d
 }
 
@@ -317,6 +335,17 @@ fn golden_file_decodes_and_reencodes_byte_for_byte() {
     assert!(d.late() == 1 && d.duplicates() > 0 && d.id_dedup().ids_held() > 100);
     let ids: IdDedup = codec::decode(&codec::encode(d.id_dedup())).unwrap();
     assert_eq!(&ids, d.id_dedup());
+}
+
+#[test]
+fn seq_golden_file_decodes_and_reencodes_byte_for_byte() {
+    let d = check_golden("deduped_seq.bin", &golden_seq_state());
+    assert_eq!((d.duplicates(), d.seq_dedup().marks().count()), (1, 2));
+    sweep_corruptions(&golden_seq_state(), |mut d: Deduped<Cs, SeqDedup>| {
+        let _ = d.insert_seq("shardId-000000000007", &SeqNum::from(1), 1);
+        let _ = d.clone().merge(&d);
+        let _ = codec::encode(&d);
+    });
 }
 
 #[test]
@@ -330,6 +359,33 @@ fn corrupted_payloads_are_errors_or_valid_states_never_panics() {
     sweep_corruptions(golden_state().id_dedup(), |mut d: IdDedup| {
         let _ = d.insert(EventId::from("probe"), d.latest_event_time().unwrap_or(0));
     });
+}
+
+#[test]
+fn a_dedup_state_at_the_last_slot_encodes_decodes_and_queries() {
+    // issue 11 defect 6: a slot index of u64::MAX overflowed the slot iterator
+    for slot in [1, 7] {
+        let mut d = Deduped::new(10, slot, Cs::default());
+        for t in [u64::MAX - 3, u64::MAX - 1, u64::MAX] {
+            assert_eq!(d.insert(EventId::from(t), t, 1).unwrap(), Outcome::Folded);
+        }
+        assert_eq!(
+            d.insert(EventId::from(u64::MAX), u64::MAX, 1).unwrap(),
+            Outcome::Duplicate
+        );
+        assert!(d.id_dedup().slots_held() >= 1);
+        let back: Deduped<Cs> = codec::decode(&codec::encode(&d)).unwrap();
+        assert_eq!(back, d);
+        let mut merged = back.clone();
+        merged
+            .merge(&Deduped::new(10, slot, Cs::default()))
+            .unwrap();
+        assert_eq!((merged.aggregate().0.get(), merged.duplicates()), (3, 1));
+        assert_eq!(
+            merged.check(EventId::from(u64::MAX - 1), u64::MAX - 1),
+            Outcome::Duplicate
+        );
+    }
 }
 
 #[test]
@@ -348,4 +404,77 @@ fn parameters_beyond_the_ring_bound_are_refused_even_in_blobs() {
     payload.extend_from_slice(&0u32.to_le_bytes());
     let got = IdDedup::read_parts(&params, &payload, &shardfold::Limits::default());
     assert!(matches!(got, Err(Error::InvalidState { .. })));
+}
+
+#[test]
+fn builders_take_durations_and_name_bad_ones() {
+    use std::time::Duration;
+    let d = IdDedup::builder()
+        .horizon(Duration::from_secs(10))
+        .slot(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(d, IdDedup::new(H, S));
+    let dd = IdDedup::builder()
+        .horizon(Duration::from_millis(H))
+        .slot(Duration::from_millis(S))
+        .build_deduped(Cs::default())
+        .unwrap();
+    assert_eq!(dd, new_state());
+    let named = |b: shardfold::dedup::IdDedupBuilder| match b.build() {
+        Err(Error::InvalidParameter { name, .. }) => name,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(named(IdDedup::builder().horizon(Duration::ZERO)), "horizon");
+    assert_eq!(named(IdDedup::builder().slot(Duration::ZERO)), "slot");
+    assert_eq!(
+        named(IdDedup::builder().slot(Duration::from_nanos(10))),
+        "slot"
+    );
+    assert_eq!(named(IdDedup::builder().horizon(Duration::MAX)), "horizon");
+    let too_many_slots = IdDedup::builder()
+        .horizon(Duration::from_secs(3600))
+        .slot(Duration::from_millis(100));
+    assert_eq!(named(too_many_slots), "slot");
+    assert!(matches!(
+        IdDedup::builder()
+            .slot(Duration::ZERO)
+            .build_deduped(Cs::default()),
+        Err(Error::InvalidParameter { name: "slot", .. })
+    ));
+}
+
+#[test]
+fn sequence_records_out_of_order_within_a_batch_are_late_not_duplicates() {
+    let mut d = Deduped::by_sequence(Cs::default());
+    let p = "shardId-000000000000";
+    d.insert_seq(p, &SeqNum::from(5), 1).unwrap();
+    d.end_batch();
+    for (seq, want) in [
+        (10, Outcome::Folded),
+        (12, Outcome::Folded),
+        (11, Outcome::Late), // below a record of this batch, above where it started
+        (12, Outcome::Duplicate), // the same record twice
+        (5, Outcome::Duplicate), // at or below where the batch started: an earlier range
+        (7, Outcome::Late),
+        (13, Outcome::Folded),
+    ] {
+        assert_eq!(
+            d.insert_seq(p, &SeqNum::from(seq), 1).unwrap(),
+            want,
+            "{seq}"
+        );
+    }
+    assert_eq!((d.aggregate().0.get(), d.duplicates(), d.late()), (4, 2, 2));
+    // the batch does not survive encoding: a decoded state starts a new batch
+    let mut back: Deduped<Cs, SeqDedup> = codec::decode(&codec::encode(&d)).unwrap();
+    assert_eq!(
+        back.insert_seq(p, &SeqNum::from(11), 1).unwrap(),
+        Outcome::Duplicate
+    );
+    d.end_batch();
+    assert_eq!(
+        d.insert_seq(p, &SeqNum::from(11), 1).unwrap(),
+        Outcome::Duplicate
+    );
 }

@@ -14,7 +14,7 @@ use shardfold::store::{
     EventOutcome, KvStore, ManualClock, MemoryStore, Metric, Series, SeriesConfig,
 };
 use shardfold::testkit::SplitMix64;
-use shardfold::{Distinct, Error, Event, Stats, Zip};
+use shardfold::{Distinct, Error, Event, Outcome, Stats, Zip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_writers_with_redeliveries_up_to_an_hour_later_fold_exactly_once() {
@@ -70,7 +70,7 @@ async fn redelivery_within_the_horizon_is_a_duplicate_after_it_is_late() {
     clock.advance(2 * HOUR); // beyond the six-hour horizon: refused and counted
     assert_eq!(
         series.fold(&e).await.unwrap().outcomes,
-        [EventOutcome::Late]
+        [EventOutcome::Done(Outcome::Late)]
     );
     let view = series
         .query_range(T0 - MINUTE, T0 + 8 * HOUR)
@@ -338,7 +338,7 @@ async fn a_batch_with_bad_values_refuses_only_them() {
         matches!(out[1], EventOutcome::Failed(Error::InvalidValue { .. })),
         "{out:?}"
     );
-    assert_eq!(out[2], EventOutcome::Duplicate);
+    assert_eq!(out[2], EventOutcome::Done(Outcome::Duplicate));
     assert_eq!(series.query().await.unwrap().tally().folded, 1);
 }
 

@@ -9,7 +9,7 @@ use shardfold::store::{
     EventOutcome, KvStore, MemoryStore, Metric, RetryPolicy, Snapshot, StoreFuture, WriteOutcome,
 };
 use shardfold::testkit::Laws;
-use shardfold::{Count, Error, Merge, Sum, codec};
+use shardfold::{Count, Error, Merge, Outcome, Sum, codec};
 use std::time::Duration;
 
 #[test]
@@ -168,11 +168,11 @@ async fn refused_events_fail_alone_and_duplicates_are_reported() {
         first.outcomes[6],
         EventOutcome::Failed(Error::InvalidValue { .. })
     ));
-    assert_eq!(first.count(&EventOutcome::Folded), 6);
-    assert_eq!(first.outcomes[7], EventOutcome::Duplicate);
+    assert_eq!(first.count(&EventOutcome::Done(Outcome::Folded)), 6);
+    assert_eq!(first.outcomes[7], EventOutcome::Done(Outcome::Duplicate));
     assert_eq!(m.query().await.unwrap(), race::oracle(&events[..6]));
     let again = m.fold(&events[..6]).await.unwrap();
-    assert_eq!(again.count(&EventOutcome::Duplicate), 6);
+    assert_eq!(again.count(&EventOutcome::Done(Outcome::Duplicate)), 6);
 }
 
 /// A store whose conditional writes always lose (a permanently hot key).

@@ -489,3 +489,72 @@ fn corrupted_payloads_are_errors_or_valid_states_never_panics() {
         let _ = codec::encode(&w);
     });
 }
+
+#[test]
+fn windows_at_the_end_of_time_encode_decode_and_query() {
+    // issue 11 defect 6: an open window of index u64::MAX overflowed the window iterator
+    for width in [1, 7] {
+        let mut w = Windowed::<Cs>::new(width, 3 * width, 10 * width);
+        for t in [u64::MAX - 30, u64::MAX - 2, u64::MAX - 1, u64::MAX] {
+            assert_eq!(w.insert(EventId::from(t), t, 1).unwrap(), Outcome::Folded);
+        }
+        assert_eq!(
+            w.insert(EventId::from(u64::MAX), u64::MAX, 1).unwrap(),
+            Outcome::Duplicate
+        );
+        assert!(w.ids_held() >= 1 && w.id_resident_bytes() > 0);
+        let back: Windowed<Cs> = codec::decode(&codec::encode(&w)).unwrap();
+        assert_eq!(back, w);
+        let last = w.window_start(u64::MAX);
+        assert!(w.window(last).is_some() && w.is_open(last));
+        let below_max: u64 = w
+            .windows()
+            .filter(|(s, _)| *s < u64::MAX)
+            .map(|(_, a)| a.0.get())
+            .sum();
+        assert_eq!(w.range(0, u64::MAX).unwrap().0.get(), below_max);
+        assert!(!w.hopping(2).unwrap().is_empty());
+        let mut merged = back.clone();
+        merged
+            .merge(&Windowed::new(width, 3 * width, 10 * width))
+            .unwrap();
+        assert_eq!(merged, w);
+    }
+}
+
+#[test]
+fn the_builder_takes_durations_and_names_bad_ones() {
+    use std::time::Duration;
+    let w = Windowed::builder()
+        .width(Duration::from_millis(W))
+        .lateness(Duration::from_millis(L))
+        .retention(Duration::from_millis(R))
+        .template(Cs::default())
+        .build()
+        .unwrap();
+    assert_eq!(w, Windowed::<Cs>::new(W, L, R));
+    let named = |b: shardfold::window::WindowedBuilder<Cs>| match b.build() {
+        Err(Error::InvalidParameter { name, .. }) => name,
+        other => panic!("{other:?}"),
+    };
+    let b = || Windowed::<Cs>::builder();
+    assert_eq!(named(b().width(Duration::ZERO)), "width");
+    assert_eq!(named(b().width(Duration::from_micros(1500))), "width");
+    assert_eq!(named(b().lateness(Duration::from_nanos(1))), "lateness");
+    assert_eq!(named(b().retention(Duration::MAX)), "retention");
+    let short = b()
+        .lateness(Duration::from_secs(60))
+        .retention(Duration::from_secs(59));
+    assert_eq!(named(short), "retention");
+    let wide = b()
+        .width(Duration::from_millis(1))
+        .lateness(Duration::from_secs(3600))
+        .retention(Duration::from_secs(3600));
+    assert_eq!(named(wide), "lateness");
+    // whole milliseconds up to u64::MAX are fine
+    let far = b()
+        .width(Duration::from_millis(u64::MAX))
+        .lateness(Duration::ZERO)
+        .retention(Duration::from_millis(u64::MAX));
+    assert!(far.build().is_ok());
+}

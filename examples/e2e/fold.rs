@@ -10,7 +10,7 @@ use shardfold::store::conformance::{CountingStore, Counts};
 use shardfold::store::{
     EventOutcome, KvStore, RedisStore, Series, SeriesConfig, SeriesView, SqliteStore,
 };
-use shardfold::{Distinct, Event, Stats, Zip};
+use shardfold::{Distinct, Event, Outcome, Stats, Zip};
 
 use crate::workload::Workload;
 use crate::{MINUTE, Opts, Res, Row, connect, mem_per_event, unlink_tagged, used_memory};
@@ -81,9 +81,9 @@ async fn fold_worker(
         let report = w.series.fold(slice).await?;
         for o in &report.outcomes {
             let slot = match o {
-                EventOutcome::Accepted | EventOutcome::Folded => 0,
-                EventOutcome::Duplicate => 1,
-                EventOutcome::Late => 2,
+                EventOutcome::Accepted | EventOutcome::Done(Outcome::Folded) => 0,
+                EventOutcome::Done(Outcome::Duplicate) => 1,
+                EventOutcome::Done(Outcome::Late) => 2,
                 _ => 3,
             };
             seen.0[slot] += 1;

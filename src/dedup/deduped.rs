@@ -1,16 +1,21 @@
 //! [`Deduped`]: an aggregate that folds each event exactly once.
 
-use super::{Event, EventId, IdDedup, Outcome, SeqDedup, SeqNum, add, bump};
+use super::{
+    Dedup, DedupBy, Event, EventId, IdDedup, Offer, Outcome, Refused, SeqDedup, SeqNum,
+    StreamRecord,
+};
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::error::{Error, Result};
 use crate::merge::{Insert, Merge};
 
-/// An aggregate `A` with its dedup state and counters of refused events.
+/// An aggregate `A` guarded by one kind of dedup memory `D` ([`IdDedup`] by default, or
+/// [`SeqDedup`]), with counters of refused events.
 ///
-/// Events offered by ID ([`insert`](Deduped::insert)) pass an [`IdDedup`]; events offered by
-/// sequence number ([`insert_seq`](Deduped::insert_seq)) pass a [`SeqDedup`]. Use one kind per
-/// metric: the two states do not know about each other. Duplicates and late events are counted
-/// in the state ([`duplicates`](Deduped::duplicates), [`late`](Deduped::late)) and never folded.
+/// With [`IdDedup`], events are offered by ID ([`insert`](Deduped::insert), [`Event`],
+/// [`StreamRecord`] by its [`dedup_id`](StreamRecord::dedup_id)); with [`SeqDedup`], stream
+/// records by partition and sequence number ([`insert_seq`](Deduped::insert_seq),
+/// [`StreamRecord`]). Duplicates and late events are counted in the state
+/// ([`duplicates`](Deduped::duplicates), [`late`](Deduped::late)) and never folded.
 ///
 /// Merging two states that remember a common event ID (or a common sequence partition) is
 /// refused with [`Error::OverlappingState`]; states folded from disjoint events — write shards,
@@ -29,17 +34,107 @@ use crate::merge::{Insert, Merge};
 /// # Ok::<(), shardfold::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Deduped<A> {
-    ids: IdDedup,
-    seqs: SeqDedup,
+pub struct Deduped<A, D = IdDedup> {
+    dedup: D,
     agg: A,
-    duplicates: u64,
-    late: u64,
+    refused: Refused,
+}
+
+impl<A, D> Deduped<A, D> {
+    /// `aggregate` (normally empty) guarded by `dedup` (normally empty).
+    pub fn with_dedup(dedup: D, aggregate: A) -> Self {
+        Deduped {
+            dedup,
+            agg: aggregate,
+            refused: Refused::default(),
+        }
+    }
+
+    /// The aggregate of every folded event.
+    pub fn aggregate(&self) -> &A {
+        &self.agg
+    }
+
+    /// The dedup memory.
+    pub fn dedup(&self) -> &D {
+        &self.dedup
+    }
+
+    /// How many events were refused as duplicates.
+    pub fn duplicates(&self) -> u64 {
+        self.refused.duplicates
+    }
+
+    /// How many events were refused as late: beyond the horizon ([`IdDedup`]), or out of order
+    /// within a batch ([`SeqDedup`]).
+    pub fn late(&self) -> u64 {
+        self.refused.late
+    }
+
+    /// Counts a refused event, or folds `value` and then lets `remember` record the event.
+    fn offer_value<V>(
+        &mut self,
+        outcome: Outcome,
+        value: V,
+        remember: impl FnOnce(&mut D) -> Result<()>,
+    ) -> Result<Outcome>
+    where
+        A: Insert<V>,
+    {
+        if outcome != Outcome::Folded {
+            return self.refused.count(outcome);
+        }
+        self.agg.insert(value)?;
+        remember(&mut self.dedup)?;
+        Ok(Outcome::Folded)
+    }
+
+    /// Offers an event through the dedup kind: counts it if refused; else checks its value,
+    /// remembers the event and folds the value (which cannot fail once `check_insert` passed:
+    /// the [`Insert`] contract).
+    fn offer_event<E, V>(&mut self, event: E) -> Result<Outcome>
+    where
+        D: DedupBy<E>,
+        A: Insert<V>,
+        E: HasValue<V>,
+    {
+        let outcome = self.dedup.verdict(&event);
+        if outcome != Outcome::Folded {
+            return self.refused.count(outcome);
+        }
+        self.agg.check_insert(event.value())?;
+        self.dedup.remember(&event)?;
+        self.agg.insert(event.into_value())?;
+        Ok(Outcome::Folded)
+    }
+
+    /// What offering `event` would do, ignoring its value.
+    fn check_event<E, V>(&self, event: &E, value: &V) -> Result<()>
+    where
+        D: DedupBy<E>,
+        A: Insert<V>,
+    {
+        match self.dedup.verdict(event) {
+            Outcome::Folded => self.agg.check_insert(value),
+            other => self.refused.check_count(other),
+        }
+    }
 }
 
 impl<A> Deduped<A> {
     /// An empty state: `aggregate` (normally empty) guarded by an [`IdDedup`] with the given
-    /// horizon and slot width (see [`IdDedup::new`]).
+    /// horizon and slot width (see [`IdDedup::new`]). From durations:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shardfold::{IdDedup, Sum};
+    /// let d = IdDedup::builder()
+    ///     .horizon(Duration::from_secs(6 * 3600))
+    ///     .slot(Duration::from_secs(30))
+    ///     .build_deduped(Sum::default())?;
+    /// assert_eq!(d.id_dedup().horizon_ms(), 21_600_000);
+    /// # Ok::<(), shardfold::Error>(())
+    /// ```
     ///
     /// # Panics
     ///
@@ -57,67 +152,21 @@ impl<A> Deduped<A> {
     ///
     /// [`Error::InvalidParameter`] as [`IdDedup::try_new`].
     pub fn try_new(horizon_ms: u64, slot_ms: u64, aggregate: A) -> Result<Self> {
-        Ok(Deduped {
-            ids: IdDedup::try_new(horizon_ms, slot_ms)?,
-            seqs: SeqDedup::default(),
-            agg: aggregate,
-            duplicates: 0,
-            late: 0,
-        })
-    }
-
-    /// The aggregate of every folded event.
-    pub fn aggregate(&self) -> &A {
-        &self.agg
-    }
-
-    /// How many events were refused as duplicates.
-    pub fn duplicates(&self) -> u64 {
-        self.duplicates
-    }
-
-    /// How many events were refused as late.
-    pub fn late(&self) -> u64 {
-        self.late
+        Ok(Deduped::with_dedup(
+            IdDedup::try_new(horizon_ms, slot_ms)?,
+            aggregate,
+        ))
     }
 
     /// The event-ID dedup state.
     pub fn id_dedup(&self) -> &IdDedup {
-        &self.ids
-    }
-
-    /// The sequence-number dedup state.
-    pub fn seq_dedup(&self) -> &SeqDedup {
-        &self.seqs
+        &self.dedup
     }
 
     /// What [`insert`](Deduped::insert) would do with the event, ignoring its value; changes
     /// nothing.
     pub fn check(&self, id: EventId, time_ms: u64) -> Outcome {
-        self.ids.check(id, time_ms)
-    }
-
-    /// What [`insert_seq`](Deduped::insert_seq) would do with the event, ignoring its value.
-    pub fn check_seq(&self, partition: &str, seq: &SeqNum) -> Outcome {
-        self.seqs.check(partition, seq)
-    }
-
-    /// Counts a refused event.
-    fn count(&mut self, outcome: Outcome) -> Result<Outcome> {
-        match outcome {
-            Outcome::Duplicate => self.duplicates = bump(self.duplicates, "duplicate count")?,
-            Outcome::Late => self.late = bump(self.late, "late count")?,
-            Outcome::Folded => {}
-        }
-        Ok(outcome)
-    }
-
-    fn check_count(&self, outcome: Outcome) -> Result<()> {
-        match outcome {
-            Outcome::Duplicate => bump(self.duplicates, "duplicate count").map(drop),
-            Outcome::Late => bump(self.late, "late count").map(drop),
-            Outcome::Folded => Ok(()),
-        }
+        self.dedup.check(id, time_ms)
     }
 
     /// Offers an event by ID: folds `value` into the aggregate if the event is new, else counts
@@ -132,12 +181,37 @@ impl<A> Deduped<A> {
     where
         A: Insert<V>,
     {
-        let outcome = self.ids.check(id, time_ms);
-        self.offer(outcome, value, |d| d.ids.insert(id, time_ms))
+        let outcome = self.dedup.check(id, time_ms);
+        self.offer_value(outcome, value, |d| {
+            super::remembered(d.insert(id, time_ms)?)
+        })
+    }
+}
+
+impl<A> Deduped<A, SeqDedup> {
+    /// An empty state: `aggregate` (normally empty) guarded by per-partition high-water marks.
+    pub fn by_sequence(aggregate: A) -> Self {
+        Deduped::with_dedup(SeqDedup::default(), aggregate)
     }
 
-    /// Offers an event by sequence number within `partition` (each partition in order): folds
-    /// `value` if `seq` is above the partition's mark, else counts a duplicate.
+    /// The sequence-number dedup state.
+    pub fn seq_dedup(&self) -> &SeqDedup {
+        &self.dedup
+    }
+
+    /// Ends the current batch (see [`SeqDedup::end_batch`]).
+    pub fn end_batch(&mut self) {
+        self.dedup.end_batch();
+    }
+
+    /// What [`insert_seq`](Deduped::insert_seq) would do with the event, ignoring its value.
+    pub fn check_seq(&self, partition: &str, seq: &SeqNum) -> Outcome {
+        self.dedup.check(partition, seq)
+    }
+
+    /// Offers a record by sequence number within `partition` (each partition in order): folds
+    /// `value` if `seq` is above the partition's mark, else counts a duplicate (or, out of
+    /// order within the batch, a late record).
     ///
     /// # Errors
     ///
@@ -146,98 +220,130 @@ impl<A> Deduped<A> {
     where
         A: Insert<V>,
     {
-        let outcome = self.seqs.check(partition, seq);
-        self.offer(outcome, value, |d| d.seqs.advance(partition, seq))
-    }
-
-    /// Counts a refused event, or folds `value` and then lets `remember` record the event.
-    fn offer<V>(
-        &mut self,
-        outcome: Outcome,
-        value: V,
-        remember: impl FnOnce(&mut Self) -> Outcome,
-    ) -> Result<Outcome>
-    where
-        A: Insert<V>,
-    {
-        if outcome != Outcome::Folded {
-            return self.count(outcome);
-        }
-        self.agg.insert(value)?;
-        Ok(remember(self))
+        let outcome = self.dedup.check(partition, seq);
+        self.offer_value(outcome, value, |d| {
+            super::remembered(d.advance(partition, seq))
+        })
     }
 }
 
-impl<A: Insert<V>, V> Insert<Event<V>> for Deduped<A> {
+impl<A, D> Deduped<A, D> {
+    /// Offers a stream record to the dedup kind `D` (see [`StreamRecord`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Deduped::insert).
+    pub fn insert_record<V>(&mut self, record: StreamRecord<V>) -> Result<Outcome>
+    where
+        A: Insert<V>,
+        D: DedupBy<StreamRecord<V>>,
+    {
+        self.offer(record)
+    }
+}
+
+impl<A: Insert<V>, V, D: DedupBy<Event<V>>> Offer<Event<V>> for Deduped<A, D> {
+    fn offer(&mut self, e: Event<V>) -> Result<Outcome> {
+        self.offer_event(e)
+    }
+}
+
+impl<A: Insert<V>, V, D: DedupBy<Event<V>>> Insert<Event<V>> for Deduped<A, D> {
     fn check_insert(&self, e: &Event<V>) -> Result<()> {
-        match self.ids.check(e.id, e.time_ms) {
-            Outcome::Folded => self.agg.check_insert(&e.value),
-            other => self.check_count(other),
-        }
+        self.check_event(e, &e.value)
     }
 
     fn insert(&mut self, e: Event<V>) -> Result<()> {
-        Deduped::insert(self, e.id, e.time_ms, e.value).map(drop)
+        self.offer(e).map(drop)
     }
 }
 
-impl<A: Merge> Merge for Deduped<A> {
+impl<A: Insert<V>, V, D: DedupBy<StreamRecord<V>>> Offer<StreamRecord<V>> for Deduped<A, D> {
+    fn offer(&mut self, r: StreamRecord<V>) -> Result<Outcome> {
+        self.offer_event(r)
+    }
+}
+
+impl<A: Insert<V>, V, D: DedupBy<StreamRecord<V>>> Insert<StreamRecord<V>> for Deduped<A, D> {
+    fn check_insert(&self, r: &StreamRecord<V>) -> Result<()> {
+        self.check_event(r, &r.value)
+    }
+
+    fn insert(&mut self, r: StreamRecord<V>) -> Result<()> {
+        self.offer(r).map(drop)
+    }
+}
+
+/// An event carrying a value of type `V`.
+trait HasValue<V> {
+    fn value(&self) -> &V;
+    fn into_value(self) -> V;
+}
+
+impl<V> HasValue<V> for Event<V> {
+    fn value(&self) -> &V {
+        &self.value
+    }
+    fn into_value(self) -> V {
+        self.value
+    }
+}
+
+impl<V> HasValue<V> for StreamRecord<V> {
+    fn value(&self) -> &V {
+        &self.value
+    }
+    fn into_value(self) -> V {
+        self.value
+    }
+}
+
+impl<A: Merge, D: Dedup> Merge for Deduped<A, D> {
     fn check_merge(&self, other: &Self) -> Result<()> {
-        self.ids.check_merge(&other.ids)?;
-        self.seqs.check_merge(&other.seqs)?;
+        self.dedup.check_merge(&other.dedup)?;
         self.agg.check_merge(&other.agg)?;
-        add(self.duplicates, other.duplicates, "duplicate count")?;
-        add(self.late, other.late, "late count").map(drop)
+        self.refused.plus(&other.refused).map(drop)
     }
 
     fn merge(&mut self, other: &Self) -> Result<()> {
         self.check_merge(other)?;
-        self.ids.merge(&other.ids)?;
-        self.seqs.merge(&other.seqs)?;
-        self.agg.merge(&other.agg)?;
-        self.duplicates = add(self.duplicates, other.duplicates, "duplicate count")?;
-        self.late = add(self.late, other.late, "late count")?;
-        Ok(())
+        self.refused = self.refused.plus(&other.refused)?;
+        self.dedup.merge(&other.dedup)?;
+        self.agg.merge(&other.agg)
     }
 }
 
-/// Parameter block: a section with the [`IdDedup`] parameters, the aggregate's type tag u16 LE
-/// and a section with its parameters. Payload: sections with the [`IdDedup`] and [`SeqDedup`]
-/// payloads, duplicates u64 LE, late u64 LE, a section with the aggregate's payload.
-impl<A: Codec> Codec for Deduped<A> {
+/// Parameter block: the dedup kind's type tag u16 LE and a section with its parameters, the
+/// aggregate's type tag u16 LE and a section with its parameters. Payload: a section with the
+/// dedup kind's payload, duplicates u64 LE, late u64 LE, a section with the aggregate's
+/// payload.
+impl<A: Codec, D: Dedup> Codec for Deduped<A, D> {
     const TYPE_TAG: u16 = tags::DEDUPED;
 
     fn write_params(&self, out: &mut Vec<u8>) {
-        write_section_with(out, |o| self.ids.write_params(o));
+        write_nested_params(&self.dedup, out);
         write_nested_params(&self.agg, out);
     }
 
     fn write_payload(&self, out: &mut Vec<u8>) {
-        write_section_with(out, |o| self.ids.write_payload(o));
-        write_section_with(out, |o| self.seqs.write_payload(o));
-        out.extend_from_slice(&self.duplicates.to_le_bytes());
-        out.extend_from_slice(&self.late.to_le_bytes());
+        write_section_with(out, |o| self.dedup.write_payload(o));
+        self.refused.write(out);
         write_section_with(out, |o| self.agg.write_payload(o));
     }
 
     fn read_parts(params: &[u8], payload: &[u8], limits: &Limits) -> Result<Self> {
         let mut p = Reader::new(params);
         let mut r = Reader::new(payload);
-        let id_params = p.section("dedup params")?;
+        let dedup_params = read_nested_params::<D>(&mut p)?;
         let agg_params = read_nested_params::<A>(&mut p)?;
         p.finish("Deduped params")?;
         let d = Deduped {
-            ids: IdDedup::read_parts(id_params, r.section("id dedup")?, limits)?,
-            seqs: SeqDedup::read_parts(&[], r.section("seq dedup")?, limits)?,
-            duplicates: r.u64("duplicate count")?,
-            late: r.u64("late count")?,
+            dedup: D::read_parts(dedup_params, r.section("dedup state")?, limits)?,
+            refused: Refused::read(&mut r)?,
             agg: A::read_parts(agg_params, r.section("deduped aggregate")?, limits)?,
         };
         r.finish("Deduped payload")?;
-        let nothing_folded = d.ids.latest_event_time().is_none() && d.seqs.is_empty();
-        if (nothing_folded && d.duplicates > 0)
-            || (d.ids.latest_event_time().is_none() && d.late > 0)
-        {
+        if d.dedup.is_blank() && !d.refused.is_zero() {
             return Err(Error::invalid_state(
                 "refused events counted but nothing folded",
             ));

@@ -1,37 +1,41 @@
 //! [`IdDedup`]: event-ID fingerprints remembered for a time horizon, by event-time slot.
 
-use std::collections::VecDeque;
+use std::time::Duration;
 
-use super::{
-    EventId, FastDiv, FpSet, Outcome, read_latest, read_sorted, write_latest, write_sorted,
-};
+use super::{EventId, FpSet, Outcome, read_latest, read_sorted, write_latest, write_sorted};
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::error::{Error, Result};
 use crate::merge::Merge;
+use crate::time::{TimeRing, millis};
 
 /// Remembers the [`EventId`]s of the last `horizon` milliseconds of event time, grouped by
 /// event-time slots of `slot` milliseconds. See the [module docs](crate::dedup) for the
 /// algorithm, the false-duplicate odds and the memory bound.
 ///
 /// ```
+/// use std::time::Duration;
 /// use shardfold::{EventId, IdDedup, Outcome};
-/// let mut d = IdDedup::new(60_000, 1_000); // one minute horizon, one-second slots
-/// assert_eq!(d.insert(EventId::from("a"), 100_000), Outcome::Folded);
-/// assert_eq!(d.insert(EventId::from("a"), 100_000), Outcome::Duplicate);
-/// assert_eq!(d.insert(EventId::from("b"), 30_000), Outcome::Late); // before 100 s − 60 s
+/// // one minute horizon, one-second slots (or `IdDedup::new(60_000, 1_000)`)
+/// let mut d = IdDedup::builder()
+///     .horizon(Duration::from_secs(60))
+///     .slot(Duration::from_secs(1))
+///     .build()?;
+/// assert_eq!(d.insert(EventId::from("a"), 100_000)?, Outcome::Folded);
+/// assert_eq!(d.insert(EventId::from("a"), 100_000)?, Outcome::Duplicate);
+/// assert_eq!(d.insert(EventId::from("b"), 30_000)?, Outcome::Late); // before 100 s − 60 s
 /// assert_eq!(d.ids_held(), 1);
+/// # Ok::<(), shardfold::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct IdDedup {
     horizon_ms: u64,
     slot_ms: u64,
-    slot_div: FastDiv,
     latest: Option<u64>,
     /// Events with a time below this are late: `latest − horizon` (0 before any event).
     cutoff: u64,
-    /// `slots[i]` holds slot `base + i`; `base` is the first slot not expired.
-    base: u64,
-    slots: VecDeque<FpSet>,
+    /// The slots by `time / slot`; the base is the first slot not expired; an empty set is a
+    /// gap.
+    slots: TimeRing<FpSet>,
 }
 
 /// The most slots a horizon may span (`horizon / slot`): bounds the slot ring's length.
@@ -56,6 +60,62 @@ impl PartialEq for IdDedup {
 
 impl Eq for IdDedup {}
 
+/// Builds an [`IdDedup`] (or, with [`build_deduped`](IdDedupBuilder::build_deduped), a
+/// [`Deduped`](super::Deduped)) from [`Duration`]s. Defaults: a one-hour horizon in 10 s slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdDedupBuilder {
+    horizon: Duration,
+    slot: Duration,
+}
+
+impl Default for IdDedupBuilder {
+    fn default() -> Self {
+        IdDedupBuilder {
+            horizon: Duration::from_secs(3600),
+            slot: Duration::from_secs(10),
+        }
+    }
+}
+
+impl IdDedupBuilder {
+    /// How long (in event time) an event ID is remembered; older events are late.
+    pub fn horizon(mut self, horizon: Duration) -> Self {
+        self.horizon = horizon;
+        self
+    }
+
+    /// The width of the event-time slots IDs are grouped (and expired) by.
+    pub fn slot(mut self, slot: Duration) -> Self {
+        self.slot = slot;
+        self
+    }
+
+    /// The empty dedup state.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `horizon` or `slot`: zero, not a whole number of
+    /// milliseconds, beyond `u64` milliseconds, or `horizon / slot` above [`MAX_SLOTS`].
+    pub fn build(self) -> Result<IdDedup> {
+        let horizon_ms = millis("horizon", self.horizon)?;
+        let slot_ms = millis("slot", self.slot)?;
+        check_params(horizon_ms, slot_ms).map_err(|(name, reason)| Error::InvalidParameter {
+            name: name.strip_suffix("_ms").unwrap_or(name),
+            reason: reason.into(),
+        })?;
+        Ok(IdDedup::blank(horizon_ms, slot_ms))
+    }
+
+    /// `aggregate` (normally empty) guarded by the dedup state [`build`](Self::build) makes.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_deduped<A>(self, aggregate: A) -> Result<super::Deduped<A>> {
+        Ok(super::Deduped::with_dedup(self.build()?, aggregate))
+    }
+}
+
 impl IdDedup {
     /// An empty state remembering IDs for `horizon_ms` of event time in slots of `slot_ms`.
     ///
@@ -73,7 +133,8 @@ impl IdDedup {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] when `slot_ms` or `horizon_ms` is 0.
+    /// [`Error::InvalidParameter`] when `slot_ms` or `horizon_ms` is 0, or `horizon_ms /
+    /// slot_ms` is above [`MAX_SLOTS`].
     pub fn try_new(horizon_ms: u64, slot_ms: u64) -> Result<Self> {
         check_params(horizon_ms, slot_ms).map_err(|(name, reason)| Error::InvalidParameter {
             name,
@@ -82,47 +143,39 @@ impl IdDedup {
         Ok(IdDedup::blank(horizon_ms, slot_ms))
     }
 
+    /// A builder taking [`Duration`]s.
+    pub fn builder() -> IdDedupBuilder {
+        IdDedupBuilder::default()
+    }
+
     fn blank(horizon_ms: u64, slot_ms: u64) -> Self {
         IdDedup {
             horizon_ms,
             slot_ms,
-            slot_div: FastDiv::new(slot_ms),
             latest: None,
             cutoff: 0,
-            base: 0,
-            slots: VecDeque::new(),
+            slots: TimeRing::new(slot_ms),
         }
     }
 
     /// The non-empty slots, ascending: `(slot index, fingerprints)`.
     fn held(&self) -> impl Iterator<Item = (u64, &FpSet)> {
-        (self.base..)
-            .zip(&self.slots)
-            .filter(|(_, s)| !s.is_empty())
-    }
-
-    /// The slot holding `time_ms`, if any.
-    #[inline]
-    fn slot(&self, time_ms: u64) -> Option<&FpSet> {
-        let i = self.slot_div.div(time_ms).checked_sub(self.base)?;
-        self.slots.get(usize::try_from(i).ok()?)
+        self.slots.iter().filter(|(_, s)| !s.is_empty())
     }
 
     /// The slot for slot index `k ≥ base`, created (sized like its predecessors) if needed.
     #[inline]
     fn slot_mut(&mut self, k: u64) -> Option<&mut FpSet> {
-        let i = usize::try_from(k.checked_sub(self.base)?).ok()?;
-        if self.slots.len() <= i {
+        self.slots.entry(k, |ring| {
             // a new slot is sized like the fullest of the last eight: little growth in steady
             // streams, even when events straddle several slots
-            let hint = self.slots.iter().rev().take(8).map(FpSet::len).max();
-            self.slots.resize_with(i, FpSet::default);
+            let hint = ring.items().rev().take(8).map(FpSet::len).max();
             let mut set = FpSet::default();
             set.reserve(hint.unwrap_or(0));
-            self.slots.push_back(set);
-        }
-        self.slots.get_mut(i)
+            set
+        })
     }
+
     /// The horizon in milliseconds.
     pub fn horizon_ms(&self) -> u64 {
         self.horizon_ms
@@ -140,7 +193,7 @@ impl IdDedup {
 
     /// How many fingerprints are held.
     pub fn ids_held(&self) -> usize {
-        self.slots.iter().map(FpSet::len).sum()
+        self.slots.items().map(FpSet::len).sum()
     }
 
     /// How many event-time slots hold fingerprints.
@@ -150,8 +203,8 @@ impl IdDedup {
 
     /// Heap bytes held: the fingerprint tables' allocated capacity and the slot ring.
     pub fn resident_bytes(&self) -> usize {
-        let ring = self.slots.capacity() * core::mem::size_of::<FpSet>();
-        ring + self.slots.iter().map(FpSet::resident_bytes).sum::<usize>()
+        let tables = self.slots.items().map(FpSet::resident_bytes).sum::<usize>();
+        self.slots.ring_bytes() + tables
     }
 
     /// What [`insert`](IdDedup::insert) would return, without changing anything.
@@ -159,7 +212,8 @@ impl IdDedup {
         if time_ms < self.cutoff {
             Outcome::Late
         } else if self
-            .slot(time_ms)
+            .slots
+            .get(self.slots.index(time_ms))
             .is_some_and(|s| s.contains(id.fingerprint()))
         {
             Outcome::Duplicate
@@ -169,25 +223,27 @@ impl IdDedup {
     }
 
     /// Remembers `id` at `time_ms` unless it is late or already remembered, and says which.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] only if the state's own invariant broke (a bug); nothing changed.
     #[inline]
-    pub fn insert(&mut self, id: EventId, time_ms: u64) -> Outcome {
+    pub fn insert(&mut self, id: EventId, time_ms: u64) -> Result<Outcome> {
         if time_ms < self.cutoff {
-            return Outcome::Late;
+            return Ok(Outcome::Late);
         }
         // a time above `latest` cannot be a duplicate: its first delivery would have raised it
         if self.latest.is_none_or(|t| time_ms > t) {
             self.advance(time_ms);
         }
-        match self.slot_mut(self.slot_div.div(time_ms)) {
-            Some(slot) => {
-                if slot.insert(id.fingerprint()) {
-                    Outcome::Folded
-                } else {
-                    Outcome::Duplicate
-                }
-            }
-            // unreachable: a time at or above the cutoff has its slot at or above `base`
-            None => Outcome::Late,
+        let k = self.slots.index(time_ms);
+        match self.slot_mut(k).map(|slot| slot.insert(id.fingerprint())) {
+            Some(true) => Ok(Outcome::Folded),
+            Some(false) => Ok(Outcome::Duplicate),
+            // a time at or above the cutoff has its slot at or above the base
+            None => Err(Error::internal(
+                "IdDedup: an event's slot is below the base",
+            )),
         }
     }
 
@@ -197,19 +253,13 @@ impl IdDedup {
     fn advance(&mut self, time_ms: u64) {
         self.latest = Some(time_ms);
         self.cutoff = time_ms.saturating_sub(self.horizon_ms);
-        // fast path: the cutoff is still within slot `base`, nothing expires
-        let base_end = self.base.saturating_add(1).saturating_mul(self.slot_ms);
+        // fast path: the cutoff is still within the base slot, nothing expires
+        let base_end = self.slots.start(self.slots.base().saturating_add(1));
         if !self.slots.is_empty() && self.cutoff < base_end {
             return;
         }
-        let first_kept = self.slot_div.div(self.cutoff);
-        if self.slots.is_empty() {
-            self.base = first_kept;
-        }
-        while self.base < first_kept && self.slots.pop_front().is_some() {
-            self.base += 1;
-        }
-        self.base = self.base.max(first_kept);
+        self.slots
+            .advance_to(self.slots.index(self.cutoff), |_, _| {});
     }
 
     fn check_params_match(&self, other: &Self) -> Result<()> {
@@ -264,10 +314,9 @@ pub(crate) fn check_disjoint<'a>(
 impl Merge for IdDedup {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.check_params_match(other)?;
-        let common = other.held().filter_map(|(k, b)| {
-            let i = usize::try_from(k.checked_sub(self.base)?).ok()?;
-            self.slots.get(i).map(|a| (a, b))
-        });
+        let common = other
+            .held()
+            .filter_map(|(k, b)| self.slots.get(k).map(|a| (a, b)));
         check_disjoint(common, "dedup states")
     }
 
@@ -323,7 +372,7 @@ impl Codec for IdDedup {
         for _ in 0..n {
             let k = r.u64("dedup slot index")?;
             let fps = read_sorted(r.section("dedup slot")?)?;
-            let in_range = latest.is_some_and(|t| k >= d.base && k <= t / slot_ms);
+            let in_range = latest.is_some_and(|t| k >= d.slots.base() && k <= t / slot_ms);
             if fps.is_empty() || last.is_some_and(|l| l >= k) || !in_range {
                 return Err(Error::invalid_state(
                     "dedup slots empty, unordered or outside the horizon",

@@ -55,18 +55,25 @@
 mod deduped;
 mod fpset;
 mod id;
+mod refused;
 mod rice;
 mod seq;
+mod stream;
 
 pub use deduped::Deduped;
 pub(crate) use deduped::{read_nested_params, write_nested_params};
 pub(crate) use fpset::FpSet;
 pub(crate) use id::check_disjoint;
-pub use id::{IdDedup, MAX_SLOTS};
+pub use id::{IdDedup, IdDedupBuilder, MAX_SLOTS};
+pub(crate) use refused::Refused;
 pub(crate) use rice::{read_sorted, write_sorted};
 pub use seq::{SeqDedup, SeqNum};
+pub use stream::StreamRecord;
 
+use crate::codec::Codec;
+use crate::error::Result;
 use crate::hash::{StableHash, hash_bytes};
+use crate::merge::{Insert, Merge};
 
 /// What happened to an offered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,9 +83,78 @@ pub enum Outcome {
     /// Already folded (same event ID within the horizon, or a sequence number at or below the
     /// partition's mark): counted, not folded.
     Duplicate,
-    /// Older than the state can vouch for (before `latest − horizon`, or for a closed window):
-    /// counted, not folded.
+    /// Older than the state can vouch for: before `latest − horizon`, for a closed window, or
+    /// — sequence dedup — below its partition's mark yet above where the batch started, i.e.
+    /// out of order within the batch. Counted, not folded.
     Late,
+}
+
+/// Folding events exactly once: an [`Insert`] of events that also says what happened to each
+/// ([`Deduped`], [`Windowed`](crate::Windowed)). [`Insert::insert`] is `offer` without the
+/// verdict; a [`Metric`](crate::store::Metric) folds through `offer` (its `FoldState` is an
+/// [`Aggregate`](crate::Aggregate) that implements this).
+pub trait Offer<E>: Insert<E> {
+    /// Folds `event` if it is new, else counts it as a duplicate or late; says which.
+    ///
+    /// # Errors
+    ///
+    /// What the aggregate's [`Insert::insert`] returns for the event's value (checked only for
+    /// new events), or [`Error::Overflow`](crate::Error::Overflow) of a counter. On error
+    /// nothing changed: the event is not remembered, so a corrected redelivery is folded.
+    fn offer(&mut self, event: E) -> Result<Outcome>;
+}
+
+/// A kind of dedup memory a [`Deduped`] holds: [`IdDedup`] (event IDs for a horizon) or
+/// [`SeqDedup`] (a high-water mark per partition). [`DedupBy`] says which events it reads.
+pub trait Dedup: Merge + Codec + Clone + Default {
+    /// Whether nothing was remembered yet (no event folded through it).
+    fn is_blank(&self) -> bool;
+}
+
+/// How a [`Dedup`] kind decides about events of type `E`: asked before the value is folded,
+/// told after.
+pub trait DedupBy<E: ?Sized>: Dedup {
+    /// Whether `event` is new ([`Outcome::Folded`]), a duplicate or late; changes nothing.
+    fn verdict(&self, event: &E) -> Outcome;
+
+    /// Remembers `event`, which [`verdict`](DedupBy::verdict) just called new.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`](crate::Error::Internal) if the verdict changed in between (a bug).
+    fn remember(&mut self, event: &E) -> Result<()>;
+}
+
+impl Dedup for IdDedup {
+    fn is_blank(&self) -> bool {
+        self.latest_event_time().is_none()
+    }
+}
+
+impl Dedup for SeqDedup {
+    fn is_blank(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<V> DedupBy<Event<V>> for IdDedup {
+    fn verdict(&self, e: &Event<V>) -> Outcome {
+        self.check(e.id, e.time_ms)
+    }
+
+    fn remember(&mut self, e: &Event<V>) -> Result<()> {
+        remembered(self.insert(e.id, e.time_ms)?)
+    }
+}
+
+/// Checks that remembering an event the verdict called new did remember it.
+pub(crate) fn remembered(outcome: Outcome) -> Result<()> {
+    match outcome {
+        Outcome::Folded => Ok(()),
+        _ => Err(crate::Error::internal(
+            "dedup refused an event its verdict called new",
+        )),
+    }
 }
 
 /// An event's identity: the 64-bit stable hash (xxh3-64, fixed seed, see [`crate::hash`]) of its
@@ -173,18 +249,6 @@ impl<V> Event<V> {
     }
 }
 
-/// Adds one to an event counter, refusing to wrap.
-pub(crate) fn bump(counter: u64, what: &'static str) -> crate::Result<u64> {
-    counter
-        .checked_add(1)
-        .ok_or(crate::Error::Overflow { what })
-}
-
-/// Adds two counters, refusing to wrap.
-pub(crate) fn add(a: u64, b: u64, what: &'static str) -> crate::Result<u64> {
-    a.checked_add(b).ok_or(crate::Error::Overflow { what })
-}
-
 /// Writes an optional latest event time: a flag byte, then the u64 LE when present.
 pub(crate) fn write_latest(latest: Option<u64>, out: &mut Vec<u8>) {
     match latest {
@@ -202,51 +266,5 @@ pub(crate) fn read_latest(r: &mut crate::codec::Reader<'_>) -> crate::Result<Opt
         0 => Ok(None),
         1 => r.u64("latest event time").map(Some),
         _ => Err(crate::Error::invalid_state("bad latest event time flag")),
-    }
-}
-
-/// Division by a fixed divisor through a precomputed reciprocal: a multiply and one
-/// correction instead of a hardware divide (20–90 cycles) on every event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FastDiv {
-    d: u64,
-    /// `⌊(2⁶⁴ − 1) / d⌋ ≥ 2⁶⁴/d − 1`, so `mulhi(n, m)` is `⌊n/d⌋` or one less.
-    m: u64,
-}
-
-impl FastDiv {
-    /// A divider by `d` (`d ≥ 1`; 0 is treated as 1).
-    pub(crate) fn new(d: u64) -> Self {
-        let d = d.max(1);
-        FastDiv { d, m: u64::MAX / d }
-    }
-
-    /// `⌊n / d⌋`, exact for every `n`.
-    #[inline]
-    pub(crate) fn div(self, n: u64) -> u64 {
-        let q = ((u128::from(n) * u128::from(self.m)) >> 64) as u64;
-        if n - q * self.d >= self.d { q + 1 } else { q }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::FastDiv;
-    use crate::testkit::SplitMix64;
-
-    #[test]
-    fn fast_division_is_exact() {
-        let mut rng = SplitMix64::new(8);
-        let edges = [0, 1, 2, 3, 59_999, 60_000, u64::MAX - 1, u64::MAX];
-        let divisors: Vec<u64> = (0..2000)
-            .map(|i| (rng.next_u64() >> (i % 64)).max(1))
-            .collect();
-        for d in edges.into_iter().skip(1).chain(divisors) {
-            let f = FastDiv::new(d);
-            let numerators: Vec<u64> = (0..200).map(|i| rng.next_u64() >> (i % 64)).collect();
-            for n in edges.into_iter().chain(numerators) {
-                assert_eq!(f.div(n), n / d, "{n} / {d}");
-            }
-        }
     }
 }

@@ -91,28 +91,56 @@ impl PartialOrd for SeqNum {
 }
 
 /// One high-water mark per partition (Kinesis shard, Kafka partition): a sequence number at
-/// or below its partition's mark is a duplicate. Each partition must be folded **in order**.
-/// See the [module docs](crate::dedup).
+/// or below its partition's mark is a duplicate. Each partition must be folded **in order, by
+/// one writer at a time**. See the [module docs](crate::dedup#by-sequence-number) for when to
+/// choose it and what it cannot see.
+///
+/// **Out of order within a batch.** A record below its partition's mark but above the mark the
+/// current *batch* started from was preceded, in this batch, by a later record of its
+/// partition: [`Outcome::Late`], refused and counted, never folded nor taken for a duplicate.
+/// A batch is what was offered since the state was created or decoded (each
+/// [`Metric`](crate::store::Metric) fold decodes it afresh) or [`end_batch`](SeqDedup::end_batch)
+/// was called: call it between batches when you keep the state in memory.
 ///
 /// ```
 /// use shardfold::{Outcome, SeqDedup, SeqNum};
 /// let mut d = SeqDedup::default();
-/// assert_eq!(d.advance("shardId-000000000001", &SeqNum::from(10)), Outcome::Folded);
-/// assert_eq!(d.advance("shardId-000000000001", &SeqNum::from(10)), Outcome::Duplicate);
-/// assert_eq!(d.advance("shardId-000000000001", &SeqNum::from(9)), Outcome::Duplicate);
+/// let p = "shardId-000000000001";
+/// assert_eq!(d.advance(p, &SeqNum::from(10)), Outcome::Folded);
+/// assert_eq!(d.advance(p, &SeqNum::from(12)), Outcome::Folded);
+/// assert_eq!(d.advance(p, &SeqNum::from(11)), Outcome::Late); // out of order in this batch
+/// d.end_batch();
+/// assert_eq!(d.advance(p, &SeqNum::from(10)), Outcome::Duplicate); // a retried batch
+/// assert_eq!(d.advance(p, &SeqNum::from(12)), Outcome::Duplicate);
 /// assert_eq!(d.advance("shardId-000000000002", &SeqNum::from(1)), Outcome::Folded);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct SeqDedup {
     marks: BTreeMap<String, SeqNum>,
+    /// The partitions raised in the current batch, with their marks before it (`None`: none).
+    /// Not encoded, not compared: the batch is a property of the process, not of the state.
+    batch: BTreeMap<String, Option<SeqNum>>,
 }
+
+/// Equal when the marks are.
+impl PartialEq for SeqDedup {
+    fn eq(&self, other: &Self) -> bool {
+        self.marks == other.marks
+    }
+}
+
+impl Eq for SeqDedup {}
 
 impl SeqDedup {
     /// What [`advance`](SeqDedup::advance) would return, without changing anything.
     pub fn check(&self, partition: &str, seq: &SeqNum) -> Outcome {
-        match self.marks.get(partition) {
-            Some(mark) if seq <= mark => Outcome::Duplicate,
-            _ => Outcome::Folded,
+        let Some(mark) = self.marks.get(partition).filter(|m| seq <= *m) else {
+            return Outcome::Folded;
+        };
+        match self.batch.get(partition) {
+            // above where this batch started, below a record of this batch: out of order
+            Some(before) if seq < mark && before.as_ref().is_none_or(|b| seq > b) => Outcome::Late,
+            _ => Outcome::Duplicate,
         }
     }
 
@@ -120,9 +148,18 @@ impl SeqDedup {
     pub fn advance(&mut self, partition: &str, seq: &SeqNum) -> Outcome {
         let outcome = self.check(partition, seq);
         if outcome == Outcome::Folded {
-            self.marks.insert(partition.to_owned(), seq.clone());
+            let before = self.marks.insert(partition.to_owned(), seq.clone());
+            if !self.batch.contains_key(partition) {
+                self.batch.insert(partition.to_owned(), before);
+            }
         }
         outcome
+    }
+
+    /// Ends the current batch: the next records are checked against the marks only (see
+    /// the type docs).
+    pub fn end_batch(&mut self) {
+        self.batch.clear();
     }
 
     /// The high-water mark of `partition`.

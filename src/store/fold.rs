@@ -6,10 +6,10 @@
 //!
 //! 1. read `<metric>/<k>` → absent, or (bytes, version);
 //! 2. decode the state (or start from the metric's template — `A::default()` unless opened with
-//!    [`Metric::open_with`]), then fold **this batch's** events of the shard into it with
-//!    [`FoldState::fold_event`], which dedups (an event already in the state is a duplicate, one
-//!    beyond the state's horizon or in a closed window is late; [`Deduped`] and [`Windowed`]
-//!    count both in the state);
+//!    [`Metric::open_with`] or a [`MetricBuilder::template`]), then fold **this batch's** events
+//!    of the shard into it with [`Offer::offer`], which dedups (an event already in the state is
+//!    a duplicate, one beyond the state's horizon or in a closed window is late; [`Deduped`] and
+//!    [`Windowed`] count both in the state);
 //! 3. if the state changed (also when only those counters moved), encode and write
 //!    conditionally (create if it was absent, else update if the version is still the one
 //!    read);
@@ -20,7 +20,14 @@
 //! events fail with [`Error::Contended`] (or the last store error); other shards are not
 //! affected, and [`FoldReport`] tells the caller which events to redeliver. Because step 1
 //! re-reads, a write whose reply was lost is harmless: if it landed, its events come back as
-//! [`EventOutcome::Duplicate`], so nothing is lost and nothing is counted twice.
+//! `EventOutcome::Done(Outcome::Duplicate)`, so nothing is lost and nothing is counted twice.
+//!
+//! # Stream records (Kinesis, Kafka)
+//!
+//! A [`StreamRecord`] goes to the shard of its partition's stable hash, so one partition's
+//! dedup memory lives in one key. Fold them into a `Deduped<A, SeqDedup>` (a high-water mark
+//! per partition) or a `Deduped<A>` (IDs); the [`dedup`](crate::dedup#by-sequence-number)
+//! module docs say which to choose.
 
 use std::sync::Arc;
 
@@ -30,9 +37,12 @@ use tracing::Instrument;
 use super::{KvStore, RetryPolicy, Snapshot, Version, WriteOutcome, meta};
 use crate::Aggregate;
 use crate::codec;
-use crate::dedup::{Deduped, Event, Outcome};
+#[cfg(doc)]
+use crate::dedup::Deduped;
+use crate::dedup::{Event, Offer, Outcome, StreamRecord};
 use crate::error::{Error, Result};
-use crate::merge::Insert;
+use crate::hash::StableHash;
+#[cfg(doc)]
 use crate::window::Windowed;
 
 /// An event that knows its shard: the stable hash of its ID (see [`crate::hash`]), so every
@@ -42,32 +52,50 @@ pub trait ShardKey {
     fn shard_key(&self) -> u64;
 }
 
-/// A stored state that folds events of type `E` exactly once (a dedup wrapper or a window).
-pub trait FoldState<E: ?Sized>: Aggregate {
-    /// Folds `event` into `self` unless it is a duplicate or late.
-    ///
-    /// # Errors
-    ///
-    /// When the event's value is refused (NaN, overflow, …); `self` must then be unchanged.
-    fn fold_event(&mut self, event: &E) -> Result<Outcome>;
-}
+/// A stored state that folds events of type `E` exactly once: an [`Aggregate`] that
+/// [`Offer`]s events ([`Deduped`], [`Windowed`], your own). Implemented for every such type.
+pub trait FoldState<E>: Aggregate + Offer<E> {}
+
+impl<A: Aggregate + Offer<E>, E> FoldState<E> for A {}
 
 /// What happened to one event of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
-    /// Folded and durably written.
-    Folded,
+    /// The state's verdict, durably written: [`Outcome::Folded`], [`Outcome::Duplicate`]
+    /// (already in the stored state, including a lost-reply write of this very call) or
+    /// [`Outcome::Late`] (refused as late, or out of order, by the state).
+    Done(Outcome),
     /// Durably appended to its bucket's records ([`Series`](super::Series)); a compaction
     /// folds it exactly once, or counts it as a duplicate if an earlier delivery was folded.
     Accepted,
-    /// Already in the stored state (including a lost-reply write of this very call).
-    Duplicate,
-    /// Refused as late by the state.
-    Late,
     /// Not applied: the event itself was refused, or its shard could not be written
     /// ([`Error::Contended`], [`Error::Store`], a stored state that fails to decode).
     /// Redeliver it later.
     Failed(Error),
+}
+
+impl From<Outcome> for EventOutcome {
+    fn from(outcome: Outcome) -> Self {
+        EventOutcome::Done(outcome)
+    }
+}
+
+impl EventOutcome {
+    /// The state's verdict, if the event was decided ([`EventOutcome::Done`]).
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            EventOutcome::Done(o) => Some(*o),
+            _ => None,
+        }
+    }
+
+    /// Equal, ignoring a failure's error.
+    fn same_kind(&self, other: &Self) -> bool {
+        match (self, other) {
+            (EventOutcome::Failed(_), EventOutcome::Failed(_)) => true,
+            (a, b) => a == b,
+        }
+    }
 }
 
 /// The outcome of every event of a batch, in batch order.
@@ -85,8 +113,12 @@ impl FoldReport {
 
     /// How many events had `outcome` (compared ignoring a failure's error).
     pub fn count(&self, outcome: &EventOutcome) -> usize {
-        let d = std::mem::discriminant(outcome);
-        self.indexes(|o| std::mem::discriminant(o) == d).count()
+        self.indexes(|o| o.same_kind(outcome)).count()
+    }
+
+    /// How many events the states decided `outcome` for.
+    pub fn count_outcome(&self, outcome: Outcome) -> usize {
+        self.count(&EventOutcome::Done(outcome))
     }
 
     /// Whether no event failed.
@@ -102,11 +134,67 @@ impl FoldReport {
     }
 }
 
+/// Opens a [`Metric`] from named parameters ([`Metric::builder`]).
+pub struct MetricBuilder<A> {
+    store: Arc<dyn KvStore>,
+    name: String,
+    shards: u32,
+    policy: RetryPolicy,
+    template: A,
+}
+
+impl<A> std::fmt::Debug for MetricBuilder<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricBuilder")
+            .field("backend", &self.store.backend())
+            .field("name", &self.name)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> MetricBuilder<A> {
+    /// K, the number of write shards (1..=4096; default 4). Fixed when the metric is created.
+    pub fn shards(mut self, shards: u32) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// The retry policy of folds (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The state a new shard starts from: it carries the parameters (window width, dedup
+    /// horizon, sketch precision), recorded when the metric is created.
+    pub fn template(mut self, template: A) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// Opens (creating if needed) the metric, as [`Metric::open_with`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `metric name`, `shards`, `max_attempts` or
+    /// `base_delay`; otherwise as [`Metric::open_with`].
+    pub async fn open(self) -> Result<Metric<A>> {
+        self.policy.validate()?;
+        let metric = Metric::open_with(self.store, &self.name, self.shards, self.template).await?;
+        Ok(Metric {
+            policy: self.policy,
+            ..metric
+        })
+    }
+}
+
 /// A metric: an aggregate of type `A` stored in K shards of a [`KvStore`].
 ///
 /// ```
 /// # #[cfg(feature = "testkit")] {
 /// use std::sync::Arc;
+/// use shardfold::Outcome;
 /// use shardfold::store::{EventOutcome, MemoryStore, Metric};
 /// // the conformance suite's dedup-by-ID sum stands in for a real deduped aggregate
 /// use shardfold::store::conformance::{IdSum, TestEvent};
@@ -115,9 +203,9 @@ impl FoldReport {
 /// let metric = Metric::<IdSum>::open(store, "orders", 4).await?;
 /// let batch = [TestEvent::new(1), TestEvent::new(2), TestEvent::new(1)];
 /// let report = metric.fold(&batch).await?;
-/// assert_eq!(report.outcomes[2], EventOutcome::Duplicate);
+/// assert_eq!(report.outcomes[2], EventOutcome::Done(Outcome::Duplicate));
 /// let again = metric.fold(&batch[..1]).await?; // a redelivery
-/// assert_eq!(again.outcomes[0], EventOutcome::Duplicate);
+/// assert_eq!(again.outcomes[0], EventOutcome::Done(Outcome::Duplicate));
 /// assert_eq!(metric.query().await?.ids.len(), 2);
 /// # Ok::<(), shardfold::Error>(()) }).unwrap();
 /// # }
@@ -187,6 +275,35 @@ impl<A: Aggregate> Metric<A> {
         })
     }
 
+    /// A builder for metric `name` in `store`: 4 shards, the default [`RetryPolicy`] and
+    /// `A::default()` as the template unless set.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use shardfold::store::{MemoryStore, Metric, RetryPolicy};
+    /// use shardfold::{IdDedup, Sum};
+    /// let dedup = IdDedup::builder().horizon(Duration::from_secs(6 * 3600));
+    /// let metric = Metric::builder(Arc::new(MemoryStore::new()), "checkout")
+    ///     .shards(8)
+    ///     .retry(RetryPolicy::default())
+    ///     .template(dedup.build_deduped(Sum::default())?)
+    ///     .open()
+    ///     .await?;
+    /// assert_eq!(metric.shards(), 8);
+    /// # Ok::<(), shardfold::Error>(()) }).unwrap();
+    /// ```
+    pub fn builder(store: Arc<dyn KvStore>, name: impl Into<String>) -> MetricBuilder<A> {
+        MetricBuilder {
+            store,
+            name: name.into(),
+            shards: 4,
+            policy: RetryPolicy::default(),
+            template: A::default(),
+        }
+    }
+
     /// Replaces the retry policy.
     ///
     /// # Errors
@@ -218,7 +335,7 @@ impl<A: Aggregate> Metric<A> {
     /// # Errors
     ///
     /// None at batch level today; per-event failures are in the report.
-    pub async fn fold<E: ShardKey>(&self, events: &[E]) -> Result<FoldReport>
+    pub async fn fold<E: ShardKey + Clone>(&self, events: &[E]) -> Result<FoldReport>
     where
         A: FoldState<E>,
     {
@@ -234,16 +351,29 @@ impl<A: Aggregate> Metric<A> {
             .enumerate()
             .filter(|(_, part)| !part.is_empty())
             .map(|(k, part)| self.fold_shard(k as u32, part));
-        let mut outcomes = vec![EventOutcome::Duplicate; events.len()];
+        let mut outcomes = vec![None; events.len()];
         for (i, outcome) in join_all(work).await.into_iter().flatten() {
             if let Some(slot) = outcomes.get_mut(i) {
-                *slot = outcome;
+                *slot = Some(outcome);
             }
         }
+        // every event went to exactly one shard, which reported it
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    EventOutcome::Failed(Error::internal("Metric::fold: an event got no outcome"))
+                })
+            })
+            .collect();
         Ok(FoldReport { outcomes })
     }
 
-    async fn fold_shard<E>(&self, shard: u32, events: &[(usize, &E)]) -> Vec<(usize, EventOutcome)>
+    async fn fold_shard<E: Clone>(
+        &self,
+        shard: u32,
+        events: &[(usize, &E)],
+    ) -> Vec<(usize, EventOutcome)>
     where
         A: FoldState<E>,
     {
@@ -256,7 +386,7 @@ impl<A: Aggregate> Metric<A> {
         }
     }
 
-    async fn retry_shard<E>(&self, shard: u32, events: &[(usize, &E)]) -> Result<Outcomes>
+    async fn retry_shard<E: Clone>(&self, shard: u32, events: &[(usize, &E)]) -> Result<Outcomes>
     where
         A: FoldState<E>,
     {
@@ -292,7 +422,11 @@ impl<A: Aggregate> Metric<A> {
     }
 
     /// One read-fold-write attempt: `Ok(None)` on a conflict.
-    async fn attempt<E>(&self, key: &[u8], events: &[(usize, &E)]) -> Result<Option<Outcomes>>
+    async fn attempt<E: Clone>(
+        &self,
+        key: &[u8],
+        events: &[(usize, &E)],
+    ) -> Result<Option<Outcomes>>
     where
         A: FoldState<E>,
     {
@@ -300,10 +434,8 @@ impl<A: Aggregate> Metric<A> {
         let outcomes: Outcomes = events
             .iter()
             .map(|(i, e)| {
-                let outcome = match state.fold_event(e) {
-                    Ok(Outcome::Folded) => EventOutcome::Folded,
-                    Ok(Outcome::Duplicate) => EventOutcome::Duplicate,
-                    Ok(Outcome::Late) => EventOutcome::Late,
+                let outcome = match state.offer((*e).clone()) {
+                    Ok(o) => EventOutcome::Done(o),
                     Err(err) => EventOutcome::Failed(err),
                 };
                 (*i, outcome)
@@ -381,9 +513,9 @@ fn trace_done(metric: &str, shard: u32, attempt: u32, outcomes: &Outcomes) {
         metric,
         shard,
         attempt,
-        folded = count(|o| *o == EventOutcome::Folded),
-        duplicate = count(|o| *o == EventOutcome::Duplicate),
-        late = count(|o| *o == EventOutcome::Late),
+        folded = count(|o| o.outcome() == Some(Outcome::Folded)),
+        duplicate = count(|o| o.outcome() == Some(Outcome::Duplicate)),
+        late = count(|o| o.outcome() == Some(Outcome::Late)),
         refused = count(|o| matches!(o, EventOutcome::Failed(_))),
         "shard folded"
     );
@@ -412,26 +544,11 @@ impl<V> ShardKey for Event<V> {
     }
 }
 
-/// A [`Deduped`] aggregate folds each event once per ID within its horizon.
-impl<A, V> FoldState<Event<V>> for Deduped<A>
-where
-    Deduped<A>: Aggregate,
-    A: Insert<V>,
-    V: Clone,
-{
-    fn fold_event(&mut self, e: &Event<V>) -> Result<Outcome> {
-        self.insert(e.id, e.time_ms, e.value.clone())
-    }
-}
-
-/// A [`Windowed`] aggregate folds each event once into the window of its event time.
-impl<A, V> FoldState<Event<V>> for Windowed<A>
-where
-    Windowed<A>: Aggregate,
-    A: Insert<V> + Clone,
-    V: Clone,
-{
-    fn fold_event(&mut self, e: &Event<V>) -> Result<Outcome> {
-        self.insert(e.id, e.time_ms, e.value.clone())
+/// Stream records go to the shard of their partition's stable hash (see [`crate::hash`]), so a
+/// partition's high-water mark (or its records' IDs) live in one key, whatever process folds
+/// them.
+impl<V> ShardKey for StreamRecord<V> {
+    fn shard_key(&self) -> u64 {
+        self.partition.stable_hash()
     }
 }

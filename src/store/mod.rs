@@ -95,7 +95,7 @@ use std::pin::Pin;
 use crate::error::{Error, Result};
 
 pub use backoff::RetryPolicy;
-pub use fold::{EventOutcome, FoldReport, FoldState, Metric, ShardKey};
+pub use fold::{EventOutcome, FoldReport, FoldState, Metric, MetricBuilder, ShardKey};
 pub use memory::MemoryStore;
 #[cfg(feature = "nats")]
 pub use nats::NatsStore;

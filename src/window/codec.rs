@@ -3,8 +3,8 @@
 use super::{Window, Windowed, check_params};
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::dedup::{
-    FpSet, read_latest, read_nested_params, read_sorted, write_latest, write_nested_params,
-    write_sorted,
+    FpSet, Refused, read_latest, read_nested_params, read_sorted, write_latest,
+    write_nested_params, write_sorted,
 };
 use crate::error::{Error, Result};
 
@@ -25,8 +25,7 @@ impl<A: Codec> Codec for Windowed<A> {
 
     fn write_payload(&self, out: &mut Vec<u8>) {
         write_latest(self.latest, out);
-        out.extend_from_slice(&self.duplicates.to_le_bytes());
-        out.extend_from_slice(&self.late.to_le_bytes());
+        self.refused.write(out);
         write_section_with(out, |o| self.template.write_payload(o));
         let n = u32::try_from(self.window_count()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_le_bytes());
@@ -46,11 +45,10 @@ impl<A: Codec> Codec for Windowed<A> {
         p.finish("Windowed params")?;
         let mut q = Reader::new(payload);
         let latest = read_latest(&mut q)?;
-        let duplicates = q.u64("duplicate count")?;
-        let late = q.u64("late count")?;
+        let refused = Refused::read(&mut q)?;
         let template = A::read_parts(agg_params, q.section("window template")?, limits)?;
         let mut out = Windowed::blank(w, l, r, template);
-        (out.duplicates, out.late) = (duplicates, late);
+        out.refused = refused;
         if let Some(t) = latest {
             out.advance(t);
         }
@@ -59,7 +57,7 @@ impl<A: Codec> Codec for Windowed<A> {
         // the event at `latest` was folded into an open window, the last one
         let last = out.open_windows().last().map(|(s, _)| s);
         let consistent = match latest {
-            None => out.window_count() == 0 && duplicates == 0 && late == 0,
+            None => out.window_count() == 0 && refused.is_zero(),
             Some(t) => last == Some(out.window_start(t)),
         };
         ok_or(
@@ -103,7 +101,7 @@ fn read_windows<A: Codec>(
         last = Some(start);
         if out.is_open(start) {
             let ids = FpSet::from_fingerprints(&ids);
-            out.place(start / out.width_ms, Window { agg, ids });
+            out.place(start / out.width_ms, Window { agg, ids })?;
         } else {
             out.closed.insert(start, agg);
         }

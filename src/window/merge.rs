@@ -2,7 +2,7 @@
 
 use super::{Window, Windowed};
 use crate::codec::Codec;
-use crate::dedup::{add, check_disjoint};
+use crate::dedup::check_disjoint;
 use crate::error::{Error, Result};
 use crate::merge::Merge;
 
@@ -19,8 +19,7 @@ impl<A: Merge + Clone + Codec> Merge for Windowed<A> {
                 a.check_merge(b)?;
             }
         }
-        add(self.duplicates, other.duplicates, "duplicate count")?;
-        add(self.late, other.late, "late count").map(drop)
+        self.refused.plus(&other.refused).map(drop)
     }
 
     fn merge(&mut self, other: &Self) -> Result<()> {
@@ -39,8 +38,7 @@ impl<A: Merge + Clone + Codec> Merge for Windowed<A> {
                 self.merge_closed(s, &b.agg)?;
             }
         }
-        self.duplicates = add(self.duplicates, other.duplicates, "duplicate count")?;
-        self.late = add(self.late, other.late, "late count")?;
+        self.refused = self.refused.plus(&other.refused)?;
         Ok(())
     }
 }
@@ -63,7 +61,7 @@ impl<A: Merge + Clone + Codec> Windowed<A> {
                 a.agg.merge(&b.agg)?;
                 a.ids.union_with(&b.ids);
             }
-            None => self.place(k, b.clone()),
+            None => self.place(k, b.clone())?,
         }
         Ok(())
     }

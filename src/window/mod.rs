@@ -41,16 +41,20 @@
 //! ([`Windowed::range`]), and hopping windows of width `k·W` and step `W`
 //! ([`Windowed::hopping`]), each a merge of tumbling windows.
 
+mod builder;
 mod codec;
 mod merge;
 mod query;
 pub(crate) mod sliding;
 
-use std::collections::{BTreeMap, VecDeque};
+pub use builder::WindowedBuilder;
 
-use crate::dedup::{Event, EventId, FastDiv, FpSet, Outcome, bump};
+use std::collections::BTreeMap;
+
+use crate::dedup::{Event, EventId, FpSet, Offer, Outcome, Refused};
 use crate::error::{Error, Result};
 use crate::merge::Insert;
+use crate::time::TimeRing;
 
 /// The most windows the allowed lateness may span (`L / W`): bounds the ring of open windows
 /// (one pointer each), also when decoding untrusted bytes.
@@ -68,7 +72,8 @@ struct Window<A> {
 ///
 /// ```
 /// use shardfold::{EventId, Outcome, Stats, Windowed};
-/// // one-minute windows, 30 s allowed lateness, kept for an hour
+/// // one-minute windows, 30 s allowed lateness, kept for an hour (in milliseconds; or
+/// // `Windowed::builder().width(Duration::from_secs(60))…`, see [`WindowedBuilder`])
 /// let mut w: Windowed<Stats> = Windowed::new(60_000, 30_000, 3_600_000);
 /// assert_eq!(w.insert(EventId::from("a"), 61_000, 2.0)?, Outcome::Folded);
 /// assert_eq!(w.insert(EventId::from("a"), 61_000, 2.0)?, Outcome::Duplicate);
@@ -84,17 +89,14 @@ pub struct Windowed<A> {
     width_ms: u64,
     lateness_ms: u64,
     retention_ms: u64,
-    width_div: FastDiv,
     template: A,
     latest: Option<u64>,
-    /// Index (`start / W`) of the first open window, `open[0]`; earlier windows are closed.
-    open_base: u64,
-    /// Open windows by index `open_base + i`; never ends with `None`.
-    open: VecDeque<Option<Box<Window<A>>>>,
+    /// Open windows by index `start / W`; the ring's base is the first open window, earlier
+    /// ones are closed. Never ends with `None`.
+    open: TimeRing<Option<Box<Window<A>>>>,
     /// Closed windows by start: aggregates only.
     closed: BTreeMap<u64, A>,
-    duplicates: u64,
-    late: u64,
+    refused: Refused,
 }
 
 /// One-minute windows, five minutes of allowed lateness, kept for a day.
@@ -128,20 +130,18 @@ impl<A> Windowed<A> {
             width_ms,
             lateness_ms,
             retention_ms,
-            width_div: FastDiv::new(width_ms),
             template,
             latest: None,
-            open_base: 0,
-            open: VecDeque::new(),
+            open: TimeRing::new(width_ms),
             closed: BTreeMap::new(),
-            duplicates: 0,
-            late: 0,
+            refused: Refused::default(),
         }
     }
 
     /// Empty windows of `width_ms`, allowed lateness `lateness_ms` and retention
     /// `retention_ms` (all in milliseconds, retention measured from a window's end), each
-    /// starting as `A::default()`.
+    /// starting as `A::default()`. A shorthand for [`Windowed::builder`], which takes
+    /// [`Duration`](std::time::Duration)s.
     ///
     /// # Panics
     ///
@@ -207,12 +207,12 @@ impl<A> Windowed<A> {
 
     /// How many events were refused as duplicates.
     pub fn duplicates(&self) -> u64 {
-        self.duplicates
+        self.refused.duplicates
     }
 
     /// How many events were refused as late.
     pub fn late(&self) -> u64 {
-        self.late
+        self.refused.late
     }
 
     /// The aggregate new windows start from.
@@ -222,17 +222,17 @@ impl<A> Windowed<A> {
 
     /// The start of the window holding `time_ms`.
     pub fn window_start(&self, time_ms: u64) -> u64 {
-        self.width_div.div(time_ms) * self.width_ms
+        self.open.start(self.open.index(time_ms))
     }
 
     /// The start of the oldest open window (later windows are open too).
     pub fn first_open_start(&self) -> u64 {
-        self.open_base.saturating_mul(self.width_ms)
+        self.open.start(self.open.base())
     }
 
     /// Whether the window starting at `start` is open (accepts events).
     pub fn is_open(&self, start: u64) -> bool {
-        self.width_div.div(start) >= self.open_base
+        self.open.index(start) >= self.open.base()
     }
 
     /// How many event fingerprints the open windows hold (closed windows hold none).
@@ -249,43 +249,38 @@ impl<A> Windowed<A> {
 
     /// The open windows, ascending: `(start, window)`.
     fn open_windows(&self) -> impl Iterator<Item = (u64, &Window<A>)> {
-        (self.open_base..)
-            .zip(&self.open)
-            .filter_map(|(k, w)| w.as_deref().map(|w| (k.saturating_mul(self.width_ms), w)))
+        self.open
+            .iter()
+            .filter_map(|(k, w)| w.as_deref().map(|w| (self.open.start(k), w)))
     }
 
     /// The open window of index `k`, if held.
     fn open_ref(&self, k: u64) -> Option<&Window<A>> {
-        let i = usize::try_from(k.checked_sub(self.open_base)?).ok()?;
-        self.open.get(i)?.as_deref()
+        self.open.get(k)?.as_deref()
     }
 
     /// The open window of index `k`, if held, mutably.
     fn open_mut(&mut self, k: u64) -> Option<&mut Window<A>> {
-        let i = usize::try_from(k.checked_sub(self.open_base)?).ok()?;
-        self.open.get_mut(i)?.as_deref_mut()
+        self.open.get_mut(k)?.as_deref_mut()
     }
 
-    /// Puts a window at index `k ≥ open_base` (the ring is at most `L / W + 2` long there).
-    fn place(&mut self, k: u64, window: Window<A>) {
-        let Some(i) = k
-            .checked_sub(self.open_base)
-            .and_then(|i| usize::try_from(i).ok())
-        else {
-            return;
-        };
-        if self.open.len() <= i {
-            self.open.resize_with(i + 1, || None);
-        }
-        if let Some(slot) = self.open.get_mut(i) {
-            *slot = Some(Box::new(window));
+    /// Puts a window at index `k ≥ base` (the ring is at most `L / W + 2` long there).
+    fn place(&mut self, k: u64, window: Window<A>) -> Result<()> {
+        match self.open.entry(k, |_| None) {
+            Some(slot) => {
+                *slot = Some(Box::new(window));
+                Ok(())
+            }
+            None => Err(Error::internal(
+                "Windowed: a window placed below the open base",
+            )),
         }
     }
 
     /// What [`insert`](Windowed::insert) would return for the event, ignoring its value.
     pub fn check(&self, id: EventId, time_ms: u64) -> Outcome {
-        let k = self.width_div.div(time_ms);
-        if k < self.open_base {
+        let k = self.open.index(time_ms);
+        if k < self.open.base() {
             Outcome::Late
         } else if self
             .open_ref(k)
@@ -309,18 +304,11 @@ impl<A> Windowed<A> {
     where
         A: Insert<V> + Clone,
     {
-        match self.check(id, time_ms) {
-            Outcome::Duplicate => {
-                self.duplicates = bump(self.duplicates, "duplicate count")?;
-                return Ok(Outcome::Duplicate);
-            }
-            Outcome::Late => {
-                self.late = bump(self.late, "late count")?;
-                return Ok(Outcome::Late);
-            }
-            Outcome::Folded => {}
+        let outcome = self.check(id, time_ms);
+        if outcome != Outcome::Folded {
+            return self.refused.count(outcome);
         }
-        let (k, fp) = (self.width_div.div(time_ms), id.fingerprint());
+        let (k, fp) = (self.open.index(time_ms), id.fingerprint());
         let fresh = match self.open_mut(k) {
             Some(w) => {
                 w.agg.insert(value)?;
@@ -346,7 +334,7 @@ impl<A> Windowed<A> {
             self.advance(time_ms);
         }
         if let Some(w) = fresh {
-            self.place(k, w);
+            self.place(k, w)?;
         }
         Ok(Outcome::Folded)
     }
@@ -356,21 +344,13 @@ impl<A> Windowed<A> {
     /// end at or before `time_ms − R`.
     fn advance(&mut self, time_ms: u64) {
         self.latest = Some(time_ms);
-        let first_open = self.width_div.div(time_ms.saturating_sub(self.lateness_ms));
-        if self.open.is_empty() {
-            self.open_base = self.open_base.max(first_open);
-        }
-        while self.open_base < first_open {
-            let Some(front) = self.open.pop_front() else {
-                self.open_base = first_open;
-                break;
-            };
-            if let Some(w) = front {
-                let start = self.open_base.saturating_mul(self.width_ms);
-                self.closed.insert(start, w.agg);
+        let first_open = self.open.index(time_ms.saturating_sub(self.lateness_ms));
+        let (closed, width) = (&mut self.closed, self.width_ms);
+        self.open.advance_to(first_open, |k, w| {
+            if let Some(w) = w {
+                closed.insert(k.saturating_mul(width), w.agg);
             }
-            self.open_base += 1;
-        }
+        });
         let kept = self.window_start(time_ms.saturating_sub(self.retention_ms));
         if self
             .closed
@@ -393,16 +373,21 @@ impl<A> Windowed<A> {
 impl<A: Insert<V> + Clone, V> Insert<Event<V>> for Windowed<A> {
     fn check_insert(&self, e: &Event<V>) -> Result<()> {
         match self.check(e.id, e.time_ms) {
-            Outcome::Duplicate => bump(self.duplicates, "duplicate count").map(drop),
-            Outcome::Late => bump(self.late, "late count").map(drop),
-            Outcome::Folded => match self.open_ref(self.width_div.div(e.time_ms)) {
+            Outcome::Folded => match self.open_ref(self.open.index(e.time_ms)) {
                 Some(w) => w.agg.check_insert(&e.value),
                 None => self.template.check_insert(&e.value),
             },
+            other => self.refused.check_count(other),
         }
     }
 
     fn insert(&mut self, e: Event<V>) -> Result<()> {
-        Windowed::insert(self, e.id, e.time_ms, e.value).map(drop)
+        self.offer(e).map(drop)
+    }
+}
+
+impl<A: Insert<V> + Clone, V> Offer<Event<V>> for Windowed<A> {
+    fn offer(&mut self, e: Event<V>) -> Result<Outcome> {
+        Windowed::insert(self, e.id, e.time_ms, e.value)
     }
 }

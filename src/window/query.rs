@@ -24,7 +24,7 @@ impl<A> Windowed<A> {
 
     /// How many windows are held (closed and open).
     pub fn window_count(&self) -> usize {
-        self.closed.len() + self.open.iter().flatten().count()
+        self.closed.len() + self.open.items().flatten().count()
     }
 }
 

@@ -12,7 +12,7 @@ use shardfold::store::{
     Version, WriteOutcome,
 };
 use shardfold::testkit::SplitMix64;
-use shardfold::{Distinct, Event, Insert, Stats, Zip, codec};
+use shardfold::{Distinct, Event, Insert, Outcome, Stats, Zip, codec};
 use tokio::sync::Notify;
 
 pub type Agg = Zip<(Stats, Distinct)>;
@@ -143,9 +143,9 @@ pub async fn run_writers(
         for t in tasks {
             let (n, r) = t.await.unwrap();
             report.deliveries += n;
-            report.late += r.count(&EventOutcome::Late) as u64;
+            report.late += r.count(&EventOutcome::Done(Outcome::Late)) as u64;
             report.failed += r.failed().count() as u64;
-            report.in_batch_duplicates += r.count(&EventOutcome::Duplicate) as u64;
+            report.in_batch_duplicates += r.count(&EventOutcome::Done(Outcome::Duplicate)) as u64;
         }
     }
     report

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use shardfold::Outcome;
 use shardfold::store::{EventOutcome, KvStore, ManualClock, Series, connect};
 
 use super::series_common::*;
@@ -34,7 +35,7 @@ pub async fn series_writer(store: Arc<dyn KvStore>, metric: &str, w: usize) {
         let report = series.fold(&d.events).await.expect("fold");
         assert!(report.is_complete(), "{:?}", report.outcomes);
         assert_eq!(
-            report.count(&EventOutcome::Late),
+            report.count(&EventOutcome::Done(Outcome::Late)),
             0,
             "late within the horizon"
         );

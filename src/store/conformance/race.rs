@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::LostReplyStore;
 use crate::codec::{self, Codec, Limits, tags};
-use crate::dedup::Outcome;
+use crate::dedup::{Offer, Outcome};
 use crate::error::{Error, Result};
 use crate::hash::stable_hash;
-use crate::store::{FoldState, KvStore, Metric, RetryPolicy, ShardKey};
+use crate::merge::Insert;
+use crate::store::{KvStore, Metric, RetryPolicy, ShardKey};
 use crate::{Merge, agg};
 
 /// An event of the suite: an ID and a value that is a function of the ID (so duplicates carry
@@ -41,7 +42,7 @@ impl ShardKey for TestEvent {
     }
 }
 
-/// A sum that dedups by event ID (the reference [`FoldState`] of the suite): the set of IDs
+/// A sum that dedups by event ID (the reference [`FoldState`](crate::store::FoldState) of the suite): the set of IDs
 /// folded and their values' sum. Merging states that share an ID is refused; an event with
 /// value `i64::MIN` is refused (to test per-event failures).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,20 +87,34 @@ impl Codec for IdSum {
     }
 }
 
-impl FoldState<TestEvent> for IdSum {
-    fn fold_event(&mut self, e: &TestEvent) -> Result<Outcome> {
+impl Insert<TestEvent> for IdSum {
+    fn check_insert(&self, e: &TestEvent) -> Result<()> {
         if self.ids.contains(&e.id) {
-            return Ok(Outcome::Duplicate);
+            return Ok(());
         }
         if e.value == i64::MIN {
             return Err(Error::InvalidValue {
                 reason: "i64::MIN is the suite's refused value",
             });
         }
-        self.sum = self
-            .sum
+        self.sum
             .checked_add(i128::from(e.value))
-            .ok_or(Error::Overflow { what: "IdSum" })?;
+            .map(drop)
+            .ok_or(Error::Overflow { what: "IdSum" })
+    }
+
+    fn insert(&mut self, e: TestEvent) -> Result<()> {
+        self.offer(e).map(drop)
+    }
+}
+
+impl Offer<TestEvent> for IdSum {
+    fn offer(&mut self, e: TestEvent) -> Result<Outcome> {
+        if self.ids.contains(&e.id) {
+            return Ok(Outcome::Duplicate);
+        }
+        self.check_insert(&e)?;
+        self.sum += i128::from(e.value);
         self.ids.insert(e.id);
         Ok(Outcome::Folded)
     }

@@ -24,7 +24,7 @@ use super::fold::{EventOutcome, FoldReport};
 use super::{KvStore, WriteOutcome};
 use crate::Aggregate;
 use crate::codec;
-use crate::dedup::Event;
+use crate::dedup::{Event, Outcome};
 use crate::error::{Error, Result};
 use crate::merge::Insert;
 
@@ -106,7 +106,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValu
 /// * an event more than `max_skew` ahead of the clock is refused with
 ///   [`Error::FutureEvent`] — nothing is written for it, so one event stamped in
 ///   microseconds or days ahead cannot move any decision;
-/// * an event older than `now − H` is [`EventOutcome::Late`]: refused and counted;
+/// * an event older than `now − H` is `EventOutcome::Done(Outcome::Late)`: refused and counted;
 /// * every other event is appended ([`EventOutcome::Accepted`]) and folded by a compaction
 ///   exactly once: a later delivery of it, within the horizon, is a duplicate whatever the
 ///   number of writers, the order of their batches, or the time between deliveries.
@@ -347,10 +347,10 @@ where
                     skew_ms: skew,
                 });
             } else if t.saturating_add(horizon) < now {
-                *out = EventOutcome::Late;
+                *out = EventOutcome::Done(Outcome::Late);
                 late += 1;
             } else if seen.contains(&e.id.fingerprint()) {
-                *out = EventOutcome::Duplicate;
+                *out = EventOutcome::Done(Outcome::Duplicate);
             } else if let Err(err) = scratch.insert(e.value.clone()) {
                 *out = EventOutcome::Failed(err);
             } else {
