@@ -95,6 +95,9 @@ pub mod tags {
     pub const SERIES_CURSOR: u16 = 0x0035;
     /// The fingerprints of the events folded into one series base.
     pub const SERIES_IDS: u16 = 0x0036;
+    /// [`Keyed`](crate::Keyed): one aggregate per group-by key; the aggregate's tag is in its
+    /// parameter block.
+    pub const KEYED: u16 = 0x0040;
     /// The dedup-by-ID sum used by the store conformance suite (tests only).
     pub const CONFORMANCE_ID_SUM: u16 = 0x003F;
     /// A tuple of 2 aggregates; its components' tags are in its parameter block.

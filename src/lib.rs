@@ -18,7 +18,8 @@ pub mod window;
 
 pub use agg::TopK;
 pub use agg::{
-    Count, Distinct, Extremum, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64, Zip,
+    Count, Distinct, Extremum, Keyed, LogHistogram, Max, Mean, Min, Quantiles, Stats, Sum, SumF64,
+    Zip,
 };
 pub use codec::{Codec, Limits, decode, encode};
 pub use dedup::{

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardfold::TopK;
+use shardfold::{Keyed, TopK};
 use shardfold::codec::{self, Codec, encode_raw, tags};
 use shardfold::{
     Count, Deduped, Distinct, IdDedup, LogHistogram, Max, Mean, Merge, Min, Quantiles, SeqDedup,
@@ -54,6 +54,11 @@ fn all(bytes: &[u8]) {
     }
     check::<TopK<String>>(bytes);
     check::<TopK<u64>>(bytes);
+    check::<Keyed<String, Stats>>(bytes);
+    check::<Keyed<(String, u16), Count>>(bytes);
+    if let Ok(k) = codec::decode::<Keyed<String, Stats>>(bytes) {
+        let _ = (k.total(), k.top_by(3, Stats::count));
+    }
     if let Ok(t) = codec::decode::<TopK<String>>(bytes) {
         let _ = (t.top(3), t.error_bound(), t.upper_bound(""));
     }
@@ -65,7 +70,7 @@ fn all(bytes: &[u8]) {
     check::<Route>(bytes);
 }
 
-const TAGS: [u16; 22] = [
+const TAGS: [u16; 23] = [
     tags::COUNT,
     tags::SUM_I64,
     tags::SUM_F64,
@@ -87,6 +92,7 @@ const TAGS: [u16; 22] = [
     tags::TUPLE3,
     tags::TUPLE4,
     tags::STRUCT,
+    tags::KEYED,
     0x7FFF,
 ];
 

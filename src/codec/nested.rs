@@ -83,6 +83,18 @@ pub fn read<A: Codec>(
     payload: &mut Reader<'_>,
     limits: &Limits,
 ) -> Result<A> {
+    let own_params = read_params::<A>(params)?;
+    read_payload(own_params, payload, limits)
+}
+
+/// Reads what [`write_params`] wrote: checks the tag is `A`'s and returns `A`'s parameter
+/// block — for containers whose many parts share one parameter block (windows, group-by keys),
+/// each part then read with [`read_payload`].
+///
+/// # Errors
+///
+/// [`Error::WrongType`] when the tag is not `A`'s, [`Error::Truncated`] when cut short.
+pub fn read_params<'a, A: Codec>(params: &mut Reader<'a>) -> Result<&'a [u8]> {
     let (found, own_params) = read_tagged(params)?;
     if found != A::TYPE_TAG {
         return Err(Error::WrongType {
@@ -90,7 +102,7 @@ pub fn read<A: Codec>(
             found,
         });
     }
-    read_payload(own_params, payload, limits)
+    Ok(own_params)
 }
 
 /// Reads a component from the next payload section, given its parameter block (`&[]` for
