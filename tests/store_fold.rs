@@ -224,3 +224,42 @@ async fn endless_conflicts_end_in_contended_with_nothing_applied() {
     }
     assert_eq!(mem.len(), 1, "only the metadata key: no shard half-applied");
 }
+
+#[tokio::test]
+async fn the_metric_builder_names_bad_parameters() {
+    let mem = MemoryStore::new();
+    let store: Arc<dyn KvStore> = Arc::new(mem.clone());
+    let named = |r: Result<Metric<IdSum>, Error>| match r {
+        Err(Error::InvalidParameter { name, .. }) => name,
+        other => panic!("{other:?}"),
+    };
+    let b = || Metric::<IdSum>::builder(Arc::clone(&store), "m");
+    assert_eq!(named(b().shards(0).open().await), "shards");
+    assert_eq!(named(b().shards(4097).open().await), "shards");
+    let no_attempts = RetryPolicy {
+        max_attempts: 0,
+        ..RetryPolicy::default()
+    };
+    assert_eq!(named(b().retry(no_attempts).open().await), "max_attempts");
+    let inverted = RetryPolicy {
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(1),
+        ..RetryPolicy::default()
+    };
+    assert_eq!(named(b().retry(inverted).open().await), "base_delay");
+    let empty = Metric::<IdSum>::builder(Arc::clone(&store), "")
+        .open()
+        .await;
+    assert_eq!(named(empty), "metric name");
+    assert_eq!(mem.len(), 0, "nothing written for a refused builder");
+    let m = b().shards(3).open().await.unwrap();
+    assert_eq!((m.name(), m.shards()), ("m", 3));
+    // the template's parameters are recorded: another template is refused before any write
+    let w = |width| shardfold::Windowed::<Count>::new(width, 0, 0);
+    let wb = || Metric::builder(Arc::clone(&store), "w");
+    wb().template(w(60_000)).open().await.unwrap();
+    assert!(matches!(
+        wb().template(w(120_000)).open().await,
+        Err(Error::IncompatibleParams { .. })
+    ));
+}
