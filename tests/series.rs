@@ -338,8 +338,10 @@ async fn a_batch_with_bad_values_refuses_only_them() {
         matches!(out[1], EventOutcome::Failed(Error::InvalidValue { .. })),
         "{out:?}"
     );
-    assert_eq!(out[2], EventOutcome::Done(Outcome::Duplicate));
-    assert_eq!(series.query().await.unwrap().tally().folded, 1);
+    // the second delivery of "a" is appended too: the stored tally counts it as a duplicate
+    assert_eq!(out[2], EventOutcome::Accepted);
+    let tally = series.query().await.unwrap().tally();
+    assert_eq!((tally.folded, tally.duplicates), (1, 1));
 }
 
 /// Windows of one series, merged in query order, equal one stream of the deduplicated events

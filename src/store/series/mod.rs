@@ -10,7 +10,7 @@ mod record;
 #[doc(hidden)]
 pub mod wire;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -294,8 +294,9 @@ where
 
     /// Folds a batch: appends its events to their buckets; see the [type docs](Series).
     ///
-    /// Per event, in batch order: [`EventOutcome::Accepted`] (appended), `Duplicate` (an
-    /// earlier event of the same batch has its ID), `Late` (older than `now − horizon`), or
+    /// Per event, in batch order: [`EventOutcome::Accepted`] (appended; a compaction folds it,
+    /// or counts it as a duplicate — also of an earlier event of the same batch), `Late` (older
+    /// than `now − horizon`), or
     /// `Failed` — [`Error::FutureEvent`], a value the aggregate refuses (NaN, …), or a store
     /// error after the retries (redeliver those). Compactions this fold runs afterwards never
     /// change the report: their failures are logged and left to the next compaction.
@@ -326,7 +327,9 @@ where
         Ok(FoldReport { outcomes })
     }
 
-    /// Refuses future, late, in-batch duplicate and invalid events; groups the rest by bucket.
+    /// Refuses future, late and invalid events; groups the rest by bucket. A second delivery of
+    /// an event within the batch is appended like the first: the compaction counts it as a
+    /// duplicate, so the stored tally accounts for every delivery.
     fn screen(
         &self,
         events: &[Event<V>],
@@ -335,8 +338,6 @@ where
     ) -> (BTreeMap<u64, Vec<usize>>, u64) {
         let (skew, horizon) = (self.cfg.skew_ms, self.meta.horizon_ms);
         let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-        let mut seen = HashSet::with_capacity(events.len());
-        let mut scratch = self.cfg.template.clone();
         let mut late = 0u64;
         for ((i, e), out) in events.iter().enumerate().zip(outcomes.iter_mut()) {
             let t = e.time_ms;
@@ -349,12 +350,11 @@ where
             } else if t.saturating_add(horizon) < now {
                 *out = EventOutcome::Done(Outcome::Late);
                 late += 1;
-            } else if seen.contains(&e.id.fingerprint()) {
-                *out = EventOutcome::Done(Outcome::Duplicate);
-            } else if let Err(err) = scratch.insert(e.value.clone()) {
+            } else if let Err(err) = self.cfg.template.check_insert(&e.value) {
+                // values the aggregate refuses on their own (NaN, …); what only a sum of
+                // several values could refuse (an exact sum's overflow) is counted at compaction
                 *out = EventOutcome::Failed(err);
             } else {
-                seen.insert(e.id.fingerprint());
                 groups.entry(self.bucket_of(t)).or_default().push(i);
             }
         }
