@@ -35,14 +35,49 @@
 //! (about `66 − log₂ n` bits per ID; under 7 bytes from a few thousand IDs per slot up). The
 //! in-memory layout and its per-process seed never reach the bytes.
 //!
-//! # By sequence number ([`SeqDedup`])
+//! # By sequence number (Kinesis, Kafka)
 //!
-//! For ordered sources (Kinesis shards, Kafka partitions): one high-water mark per partition,
-//! O(partitions) memory. A sequence number at or below its partition's mark is a duplicate.
-//! **Each partition must be folded in order**, as those sources deliver it (a retried batch
-//! re-delivers a prefix); an out-of-order event of one partition would be taken for a duplicate.
-//! Sequence numbers are unsigned decimal integers of any length ([`SeqNum`]; Kinesis's have 56
-//! digits, beyond 128 bits), compared as numbers.
+//! A record of an ordered stream is a [`StreamRecord`]: partition (Kinesis shard, Kafka
+//! partition), sequence number ([`SeqNum`]: unsigned decimal of any length — Kinesis's have 56
+//! digits, beyond 128 bits — compared as numbers), event time, value, and optionally the
+//! producer's payload ID. Through a `store::Metric` it goes to the shard of its
+//! partition's stable hash, so one partition's dedup memory lives in one stored key. Pick the
+//! state by how the stream is read:
+//!
+//! | state | dedups by | memory | correct when |
+//! |---|---|---|---|
+//! | `Deduped<A, SeqDedup>` | a high-water mark per partition | O(partitions) | each partition is folded **in order by one writer at a time**: Kinesis with `ParallelizationFactor = 1`, one Kafka consumer per partition |
+//! | `Deduped<A>` (an [`IdDedup`]), records without payload ID | [`StreamRecord::seq_id`], the stable hash of (partition, sequence) | the IDs of one horizon of event time | any order, any number of concurrent batches per partition; redeliveries within the horizon |
+//! | `Deduped<A>`, records with [`payload_id`](StreamRecord::payload_id) | the producer's payload ID | the same | as above, **and** the producer retried a put (its retry got a new sequence number) |
+//!
+//! **High-water marks** ([`SeqDedup`]): a record above its partition's mark is folded and
+//! raises it; a re-read or retried range (a batch retried whole, a bisected half, a checkpoint
+//! suffix, a consumer restarted from an older position) is at or below it:
+//! [`Outcome::Duplicate`]. A record below the mark but above where the current batch started
+//! came after a later record of its partition *in the same batch*: the stream is out of order,
+//! and the record is refused as [`Outcome::Late`] and counted ([`Deduped::late`]) — never
+//! folded, never taken for a duplicate. A *gap* (a skipped record) cannot be seen: Kinesis
+//! sequence numbers are not contiguous, Kafka offsets have holes (transactions, compaction).
+//! Shard split and merge need nothing: a child shard is a new partition, and the consumer
+//! reads the parent to its end before the children.
+//!
+//! **Trap 1 — parallel batches.** With a Kinesis `ParallelizationFactor` above 1, Lambda folds
+//! several batches of one shard at once (each in order by partition *key*, interleaved in
+//! sequence numbers). Whichever batch is written second sees a mark raised by the other and
+//! its records are below it: a high-water mark takes that whole batch for duplicates, and no
+//! state of O(partitions) memory can tell it from a retried batch. Use `Deduped<A>` (IDs) there:
+//! every record is remembered by (partition, sequence), so batches fold in any order.
+//!
+//! **Trap 2 — producer retries.** A producer whose `PutRecord` timed out after Kinesis stored
+//! the record puts it again and gets a *new* sequence number: to both a mark and a
+//! (partition, sequence) ID it is a new record. If the producer stamps each payload with its
+//! own ID, set [`StreamRecord::with_payload_id`] and fold into `Deduped<A>`: the retry is then a
+//! [`Outcome::Duplicate`] within the horizon. (The retry must land in the same partition — same
+//! partition key, no reshard in between — since the metric is sharded by partition; otherwise
+//! fold [`Event`]s keyed by the payload ID, sharded by it.)
+//!
+//! `SeqDedup` also works alone ([`SeqDedup::advance`]) or through
+//! [`Deduped::insert_seq`].
 //!
 //! # Merging
 //!
@@ -91,7 +126,7 @@ pub enum Outcome {
 
 /// Folding events exactly once: an [`Insert`] of events that also says what happened to each
 /// ([`Deduped`], [`Windowed`](crate::Windowed)). [`Insert::insert`] is `offer` without the
-/// verdict; a [`Metric`](crate::store::Metric) folds through `offer` (its `FoldState` is an
+/// verdict; a `store::Metric` folds through `offer` (its `FoldState` is an
 /// [`Aggregate`](crate::Aggregate) that implements this).
 pub trait Offer<E>: Insert<E> {
     /// Folds `event` if it is new, else counts it as a duplicate or late; says which.
@@ -227,7 +262,7 @@ impl From<u128> for EventId {
 }
 
 /// One event offered to a [`Deduped`] or [`Windowed`](crate::Windowed) state through the
-/// [`Insert`](crate::Insert) trait: its ID, event time (Unix milliseconds, UTC) and value.
+/// [`Insert`] trait: its ID, event time (Unix milliseconds, UTC) and value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event<V> {
     /// The event's identity.
