@@ -65,6 +65,7 @@ fn all(bytes: &[u8]) {
     check::<IdDedup>(bytes);
     check::<SeqDedup>(bytes);
     check::<Deduped<Stats>>(bytes);
+    check::<Deduped<Stats, SeqDedup>>(bytes);
     check::<Windowed<(Count, Sum)>>(bytes);
     check::<Windowed<Distinct>>(bytes);
     check::<Route>(bytes);

@@ -99,7 +99,7 @@ impl PartialOrd for SeqNum {
 /// current *batch* started from was preceded, in this batch, by a later record of its
 /// partition: [`Outcome::Late`], refused and counted, never folded nor taken for a duplicate.
 /// A batch is what was offered since the state was created or decoded (each
-/// [`Metric`](crate::store::Metric) fold decodes it afresh) or [`end_batch`](SeqDedup::end_batch)
+/// `store::Metric` fold decodes it afresh) or [`end_batch`](SeqDedup::end_batch)
 /// was called: call it between batches when you keep the state in memory.
 ///
 /// ```

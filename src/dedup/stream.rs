@@ -17,7 +17,7 @@ use crate::error::Result;
 ///   duplicate too), else [`seq_id`](StreamRecord::seq_id), the stable hash of
 ///   `(partition, seq)`.
 ///
-/// Through a [`Metric`](crate::store::Metric) a record goes to the shard of its partition's
+/// Through a `store::Metric` a record goes to the shard of its partition's
 /// stable hash, so a partition's mark (or IDs) live in one stored key.
 ///
 /// ```
