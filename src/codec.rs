@@ -43,73 +43,7 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Bytes of envelope around the parameter block and payload (header, two lengths, checksum).
 pub const ENVELOPE_OVERHEAD: usize = 4 + 1 + 2 + 4 + 4 + 4;
 
-/// Type tags: which aggregate a blob holds. Part of the format; never reuse a number.
-pub mod tags {
-    /// [`Count`](crate::Count).
-    pub const COUNT: u16 = 0x0001;
-    /// [`Sum`](crate::Sum) over integers.
-    pub const SUM_I64: u16 = 0x0002;
-    /// [`SumF64`](crate::SumF64).
-    pub const SUM_F64: u16 = 0x0003;
-    /// [`Min<f64>`](crate::Min).
-    pub const MIN_F64: u16 = 0x0004;
-    /// [`Max<f64>`](crate::Max).
-    pub const MAX_F64: u16 = 0x0005;
-    /// [`Min<i64>`](crate::Min).
-    pub const MIN_I64: u16 = 0x0006;
-    /// [`Max<i64>`](crate::Max).
-    pub const MAX_I64: u16 = 0x0007;
-    /// [`Mean`](crate::Mean).
-    pub const MEAN: u16 = 0x0008;
-    /// [`Stats`](crate::Stats).
-    pub const STATS: u16 = 0x0009;
-    /// [`Distinct`](crate::Distinct) (HyperLogLog).
-    pub const DISTINCT: u16 = 0x0010;
-    /// [`Quantiles`](crate::Quantiles) (t-digest).
-    pub const QUANTILES: u16 = 0x0011;
-    /// [`LogHistogram`](crate::LogHistogram).
-    pub const LOG_HISTOGRAM: u16 = 0x0012;
-    /// [`TopK`](crate::TopK): Misra–Gries heavy hitters (items and counts, sorted by item).
-    pub const TOP_K: u16 = 0x0013;
-    /// [`IdDedup`](crate::IdDedup): event-ID fingerprints by event-time slot.
-    pub const DEDUP_ID: u16 = 0x0020;
-    /// [`SeqDedup`](crate::SeqDedup): sequence-number high-water marks per partition.
-    pub const DEDUP_SEQ: u16 = 0x0021;
-    /// [`Deduped`](crate::Deduped): an aggregate with its dedup state; the aggregate's tag is in
-    /// its parameter block.
-    pub const DEDUPED: u16 = 0x0022;
-    /// [`Windowed`](crate::Windowed): tumbling event-time windows of an aggregate.
-    pub const WINDOWED: u16 = 0x0023;
-    /// The metadata record of a stored metric (shard count, aggregate type).
-    pub const STORE_META: u16 = 0x0030;
-    /// A `store::Snapshot` of a metric's shards (feature `store`).
-    pub const SNAPSHOT: u16 = 0x0031;
-    /// The metadata record of a stored series (`store::Series`: windows, horizon,
-    /// retention, shards, aggregate type and parameters).
-    pub const SERIES_META: u16 = 0x0032;
-    /// One appended record of a series bucket: a batch's events, not yet compacted.
-    pub const SERIES_RECORD: u16 = 0x0033;
-    /// The base state of one shard of a series bucket: window aggregates, remembered IDs.
-    pub const SERIES_BASE: u16 = 0x0034;
-    /// A series' sweep cursor: how far sealing and eviction have gone.
-    pub const SERIES_CURSOR: u16 = 0x0035;
-    /// The fingerprints of the events folded into one series base.
-    pub const SERIES_IDS: u16 = 0x0036;
-    /// [`Keyed`](crate::Keyed): one aggregate per group-by key; the aggregate's tag is in its
-    /// parameter block.
-    pub const KEYED: u16 = 0x0040;
-    /// The dedup-by-ID sum used by the store conformance suite (tests only).
-    pub const CONFORMANCE_ID_SUM: u16 = 0x003F;
-    /// A tuple of 2 aggregates; its components' tags are in its parameter block.
-    pub const TUPLE2: u16 = 0x00F2;
-    /// A tuple of 3 aggregates.
-    pub const TUPLE3: u16 = 0x00F3;
-    /// A tuple of 4 aggregates.
-    pub const TUPLE4: u16 = 0x00F4;
-    /// A struct of named aggregates (`#[derive(Aggregate)]`, [`Schema`](super::nested::Schema)):
-    /// its name and every field's name, tag and parameters are in its parameter block.
-    pub const STRUCT: u16 = 0x00F8;
-}
+pub mod tags;
 
 /// Bounds applied while decoding untrusted bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,7 +85,11 @@ pub enum Error {
     },
 
     /// The blob holds a different aggregate type than the one asked for.
-    #[error("wrong type tag: expected {expected:#06x}, found {found:#06x}")]
+    #[error(
+        "wrong type: expected {}, found {}",
+        crate::codec::tags::describe(*expected),
+        crate::codec::tags::describe(*found)
+    )]
     WrongType {
         /// The tag of the requested type.
         expected: u16,

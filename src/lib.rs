@@ -22,9 +22,7 @@ pub use agg::{
     Zip,
 };
 pub use codec::{Codec, Limits, decode, encode};
-pub use dedup::{
-    Deduped, Event, EventId, IdDedup, Offer, Outcome, SeqDedup, SeqNum, StreamRecord,
-};
+pub use dedup::{Deduped, Event, EventId, IdDedup, Offer, Outcome, SeqDedup, SeqNum, StreamRecord};
 pub use error::{Error, MergeError, Result};
 pub use merge::{Insert, Merge};
 #[cfg(feature = "derive")]

@@ -288,3 +288,59 @@ fn format_md_example_sum_of_one() {
     assert_eq!(&blob[..7], b"SHFD\x01\x03\x00");
     assert_eq!(blob.len(), codec::ENVELOPE_OVERHEAD + 6);
 }
+
+/// Issue 11, defect 9: errors name the types, not only their hex tags.
+#[test]
+fn wrong_type_errors_name_both_types() {
+    let blob = codec::encode(&shardfold::LogHistogram::default());
+    let err = codec::decode::<Count>(&blob).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::WrongType {
+            expected: tags::COUNT,
+            found: tags::LOG_HISTOGRAM
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "wrong type: expected Count (0x0001), found LogHistogram (0x0012)"
+    );
+    assert_eq!(tags::name(0x7FFF), "unknown type");
+    assert_eq!(tags::name(0x8000), "user type");
+    // every tag the crate defines has its own name
+    let all = [
+        tags::COUNT,
+        tags::SUM_I64,
+        tags::SUM_F64,
+        tags::MIN_F64,
+        tags::MAX_F64,
+        tags::MIN_I64,
+        tags::MAX_I64,
+        tags::MEAN,
+        tags::STATS,
+        tags::DISTINCT,
+        tags::QUANTILES,
+        tags::LOG_HISTOGRAM,
+        tags::TOP_K,
+        tags::DEDUP_ID,
+        tags::DEDUP_SEQ,
+        tags::DEDUPED,
+        tags::WINDOWED,
+        tags::STORE_META,
+        tags::SNAPSHOT,
+        tags::SERIES_META,
+        tags::SERIES_RECORD,
+        tags::SERIES_BASE,
+        tags::SERIES_CURSOR,
+        tags::SERIES_IDS,
+        tags::KEYED,
+        tags::CONFORMANCE_ID_SUM,
+        tags::TUPLE2,
+        tags::TUPLE3,
+        tags::TUPLE4,
+        tags::STRUCT,
+    ];
+    let names: std::collections::BTreeSet<&str> = all.iter().map(|&t| tags::name(t)).collect();
+    assert_eq!(names.len(), all.len());
+    assert!(!names.contains("unknown type"));
+}

@@ -332,7 +332,7 @@ fn changed_field_type_is_incompatible_naming_it() {
     assert_eq!(what, "latency");
     assert_eq!(
         (left.as_str(), right.as_str()),
-        ("type tag 0x0012", "type tag 0x0011")
+        ("LogHistogram (0x0012)", "Quantiles (0x0011)")
     );
 }
 

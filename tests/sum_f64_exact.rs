@@ -205,3 +205,81 @@ fn billions_of_inserts_normalize_without_loss() {
     total.merge(&b).unwrap();
     assert_eq!(total.value(), 600.0 * (1u64 << 22) as f64 + 1.0);
 }
+
+/// Correctly rounded (ties to even) `num / den` units of 2^-1074, independent of the library.
+fn round_ratio(num: &BigInt, den: u64) -> f64 {
+    if num.is_zero() {
+        return 0.0;
+    }
+    let neg = num.sign() == Sign::Minus;
+    let mag = num.abs();
+    let d = BigInt::from(den);
+    // the smallest shift ≥ 0 with a quotient of at most 53 bits
+    let mut shift = (mag.bits() as i64 - d.bits() as i64 - 54).max(0);
+    while (&mag / (&d << shift as usize)).bits() > 53 {
+        shift += 1;
+    }
+    let den_s = &d << shift as usize;
+    let q = &mag / &den_s;
+    let twice = (&mag - &q * &den_s) * 2;
+    let mut sig = q.to_u64().unwrap();
+    if twice > den_s || (twice == den_s && sig & 1 == 1) {
+        sig += 1;
+        if sig == 1 << 53 && shift > 0 {
+            sig >>= 1;
+            shift += 1;
+        }
+    }
+    let v = ldexp(sig as f64, shift - 1074);
+    if neg { -v } else { v }
+}
+
+proptest! {
+    /// `divided_by(n)` is the exact sum over n, rounded once — against the big-integer oracle,
+    /// for counts equal to the number of values (a mean) and for any other n.
+    #[test]
+    fn divided_by_is_the_correctly_rounded_quotient(
+        values in prop::collection::vec(common::finite_f64(), 1..40),
+        other_n in 1u64..u64::MAX,
+    ) {
+        let mut s = SumF64::default();
+        let mut exact = BigInt::zero();
+        for &x in &values {
+            s.insert(x).unwrap();
+            exact += units(x);
+        }
+        for n in [values.len() as u64, other_n, 1, 3, 7] {
+            let got = s.divided_by(n).unwrap();
+            let want = round_ratio(&exact, n);
+            prop_assert_eq!(got.to_bits(), want.to_bits(), "n = {}: {} vs {}", n, got, want);
+        }
+        let mean = s.divided_by(values.len() as u64).unwrap();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        prop_assert!(lo <= mean && mean <= hi, "mean {} outside [{}, {}]", mean, lo, hi);
+    }
+}
+
+/// Issue 11, defect 7: the means rounded twice (sum rounded, then divided).
+#[test]
+fn means_are_rounded_once() {
+    use shardfold::{Mean, Quantiles, Stats};
+    fn means(values: &[f64]) -> [Option<f64>; 3] {
+        let (mut m, mut s, mut q) = (Mean::default(), Stats::default(), Quantiles::default());
+        for &x in values {
+            m.insert(x).unwrap();
+            s.insert(x).unwrap();
+            q.insert(x).unwrap();
+        }
+        [m.value(), s.mean(), q.mean()]
+    }
+    assert_eq!(means(&[0.1, 0.1, 0.1]), [Some(0.1); 3]); // was 0.10000000000000002
+    assert_eq!(means(&[f64::MAX, f64::MAX]), [Some(f64::MAX); 3]); // was infinity
+    assert_eq!(
+        means(&[-f64::MAX, -f64::MAX, -f64::MAX]),
+        [Some(-f64::MAX); 3]
+    );
+    assert_eq!(means(&[5e-324, 0.0]), [Some(0.0); 3]); // half a unit: ties to even
+    assert_eq!(means(&[5e-324, 5e-324, 0.0]), [Some(5e-324); 3]); // 2/3 of a unit rounds up
+    assert_eq!(SumF64::default().divided_by(0), None);
+}

@@ -35,7 +35,8 @@ pub struct Mean {
 }
 
 impl Mean {
-    /// The exact sum rounded once, divided by the count; `None` when empty.
+    /// The exact mean, rounded once (the exact sum divided by the count, correctly rounded: within
+    /// `[min, max]` and finite for finite values); `None` when empty.
     pub fn value(&self) -> Option<f64> {
         mean_of(&self.sum, &self.count)
     }
@@ -51,8 +52,9 @@ impl Mean {
     }
 }
 
+/// The exact sum divided by the count, rounded once (see [`SumF64::divided_by`]).
 fn mean_of(sum: &SumF64, count: &Count) -> Option<f64> {
-    (count.get() > 0).then(|| sum.value() / count.get() as f64)
+    sum.divided_by(count.get())
 }
 
 impl Insert<f64> for Mean {

@@ -117,6 +117,30 @@ impl SumF64 {
         if c.negative { -magnitude } else { magnitude }
     }
 
+    /// The exact sum divided by `n`, rounded once to the nearest `f64` (ties to even): the
+    /// correctly rounded mean of `n` values. Within `[min, max]` of the values whenever they are
+    /// finite, and finite whenever they are (the mean of two `f64::MAX` is `f64::MAX`);
+    /// `None` when `n` is 0.
+    ///
+    /// ```
+    /// use shardfold::{Insert, SumF64};
+    /// let mut s = SumF64::default();
+    /// for x in [0.1, 0.1, 0.1] {
+    ///     s.insert(x)?;
+    /// }
+    /// assert_eq!(s.divided_by(3), Some(0.1)); // s.value() / 3.0 rounds twice: 0.10000000000000002
+    /// # Ok::<(), shardfold::Error>(())
+    /// ```
+    pub fn divided_by(&self, n: u64) -> Option<f64> {
+        if n == 0 {
+            return None;
+        }
+        let c = self.canonical();
+        let (quotient, rem) = divide(&c.limbs, n);
+        let magnitude = round_quotient(&quotient, rem, n);
+        Some(if c.negative { -magnitude } else { magnitude })
+    }
+
     /// Whether the exact sum is zero.
     pub fn is_zero(&self) -> bool {
         self.canonical().limbs.iter().all(|&l| l == 0)
@@ -201,9 +225,43 @@ impl SumF64 {
     }
 }
 
+/// `limbs / n` (long division, most significant limb first): quotient and remainder.
+fn divide(limbs: &[u32; LIMBS], n: u64) -> ([u32; LIMBS], u64) {
+    let mut quotient = [0u32; LIMBS];
+    let mut rem = 0u128;
+    for (q, &limb) in quotient.iter_mut().zip(limbs).rev() {
+        let cur = (rem << 32) | u128::from(limb);
+        // rem < n, so cur / n < 2^32
+        *q = (cur / u128::from(n)) as u32;
+        rem = cur % u128::from(n);
+    }
+    (quotient, rem as u64)
+}
+
+/// Rounds `quotient + rem / n` units of 2^-1074 (`rem < n`) to the nearest `f64`, ties to even.
+fn round_quotient(quotient: &[u32; LIMBS], rem: u64, n: u64) -> f64 {
+    let small = quotient[2..].iter().all(|&l| l == 0)
+        && (u64::from(quotient[0]) | (u64::from(quotient[1]) << 32)) < 1 << 53;
+    if !small {
+        // the round bit is at unit 1 or above: the fraction only joins the sticky bit
+        return round_with_sticky(quotient, rem != 0);
+    }
+    // below 2^53 units the result is an integer number of units: round the fraction itself
+    let m = u64::from(quotient[0]) | (u64::from(quotient[1]) << 32);
+    let twice = 2 * u128::from(rem);
+    let up = twice > u128::from(n) || (twice == u128::from(n) && m & 1 == 1);
+    f64::from_bits(m + u64::from(up))
+}
+
 /// Rounds a non-negative integer number of units of 2^-1074 (32-bit limbs) to the nearest
 /// `f64`, ties to even.
 fn round_to_f64(limbs: &[u32; LIMBS]) -> f64 {
+    round_with_sticky(limbs, false)
+}
+
+/// As [`round_to_f64`], for an exact value a little above `limbs` when `below` (a nonzero
+/// fraction of a unit, which only matters as a sticky bit when the result has units to spare).
+fn round_with_sticky(limbs: &[u32; LIMBS], below: bool) -> f64 {
     let Some(h) = limbs.iter().rposition(|&l| l != 0) else {
         return 0.0;
     };
@@ -219,7 +277,7 @@ fn round_to_f64(limbs: &[u32; LIMBS]) -> f64 {
     let window = bits_at(limbs, lo);
     let mut significand = window >> 11;
     let round = (window >> 10) & 1 == 1;
-    let sticky = window & 0x3FF != 0 || any_bit_below(limbs, lo);
+    let sticky = window & 0x3FF != 0 || any_bit_below(limbs, lo) || below;
     let mut exponent = top_bit - 52 + 1; // biased exponent of a normal number
     if round && (sticky || significand & 1 == 1) {
         significand += 1;

@@ -290,8 +290,8 @@ impl FieldReader<'_> {
         if found != A::TYPE_TAG {
             return Err(Error::incompatible(
                 name,
-                format!("type tag {:#06x}", A::TYPE_TAG),
-                format!("type tag {found:#06x}"),
+                crate::codec::tags::describe(A::TYPE_TAG),
+                crate::codec::tags::describe(found),
             ));
         }
         read_payload(params, &mut self.payload, self.limits)

@@ -51,9 +51,20 @@
 //! is a proof.
 //!
 //! For a smooth distribution a rank bound is a value bound that shrinks as `q(1−q)` in the
-//! tails. Measured against the exact sorted array on 10⁶ log-normal values split into 100
-//! shards and merged in random order and grouping (default δ = [`DEFAULT_COMPRESSION`]), the
-//! relative value error at p50, p99 and p99.9 is below 0.5 % (`tests/quantiles.rs`).
+//! tails, but the value error is **measured, not bounded**. Against the exact sorted array, on
+//! 10⁵ log-normal values (σ = 1) split at random into 2–100 shards and merged in random order
+//! and grouping, over 1 000 random shardings (default δ = [`DEFAULT_COMPRESSION`];
+//! `tests/quantiles.rs`, which also checks the rank bound for every one of them):
+//!
+//! | quantile | median relative value error | worst of 1 000 |
+//! |---|---|---|
+//! | p50 | 0.15 % | 0.56 % |
+//! | p99 | 0.15 % | 0.65 % |
+//! | p99.9 | 0.21 % | 0.74 % |
+//!
+//! (the test fails if the worst passes 1 %). On 10⁶ values in 100 shards the worst of 3 seeds
+//! was 0.24 %. So 0.5 % is typical, not guaranteed; when a value bound must hold for every
+//! input, use [`LogHistogram`](crate::LogHistogram) (α relative error, proven).
 //!
 //! # Queries
 //!
@@ -82,7 +93,9 @@ use crate::agg::tally::{Tally, check_quantile};
 use crate::error::{Error, Result};
 use crate::merge::{Insert, Merge};
 
-/// The default compression δ: meets 0.5 % relative error at p50/p99/p99.9 on log-normal data.
+/// The default compression δ: on log-normal data a median relative value error of 0.15–0.21 %
+/// at p50/p99/p99.9 after random 100-way merges, worst 0.74 % over 1 000 shardings (see the
+/// [error bound](self#error-bound); measured, not proven).
 pub const DEFAULT_COMPRESSION: u32 = 500;
 /// The smallest compression accepted.
 pub const MIN_COMPRESSION: u32 = 10;
@@ -211,7 +224,7 @@ impl Quantiles {
 
     /// The mean of all values (the exact sum over the count), `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        (self.tally.count > 0).then(|| self.sum.value() / self.tally.count as f64)
+        self.sum.divided_by(self.tally.count)
     }
 
     /// The compressed centroids, sorted by mean. Buffered values are flushed into a temporary
