@@ -61,7 +61,7 @@ const ROUTES: usize = 50;
 const REQUESTS: usize = 100_000;
 const BATCH: usize = 1_000;
 /// 2027-01-15T08:00:00Z
-const T0: u64 = 1_800_000_000_000 - 1_800_000_000_000 % 60_000;
+const T0: u64 = 1_800_000_000_000; // a whole minute
 /// Requests spread over ten minutes of event time.
 const SPAN_MS: u64 = 600_000;
 

@@ -308,39 +308,9 @@ fn wrong_type_errors_name_both_types() {
     assert_eq!(tags::name(0x7FFF), "unknown type");
     assert_eq!(tags::name(0x8000), "user type");
     // every tag the crate defines has its own name
-    let all = [
-        tags::COUNT,
-        tags::SUM_I64,
-        tags::SUM_F64,
-        tags::MIN_F64,
-        tags::MAX_F64,
-        tags::MIN_I64,
-        tags::MAX_I64,
-        tags::MEAN,
-        tags::STATS,
-        tags::DISTINCT,
-        tags::QUANTILES,
-        tags::LOG_HISTOGRAM,
-        tags::TOP_K,
-        tags::DEDUP_ID,
-        tags::DEDUP_SEQ,
-        tags::DEDUPED,
-        tags::WINDOWED,
-        tags::STORE_META,
-        tags::SNAPSHOT,
-        tags::SERIES_META,
-        tags::SERIES_RECORD,
-        tags::SERIES_BASE,
-        tags::SERIES_CURSOR,
-        tags::SERIES_IDS,
-        tags::KEYED,
-        tags::CONFORMANCE_ID_SUM,
-        tags::TUPLE2,
-        tags::TUPLE3,
-        tags::TUPLE4,
-        tags::STRUCT,
-    ];
-    let names: std::collections::BTreeSet<&str> = all.iter().map(|&t| tags::name(t)).collect();
-    assert_eq!(names.len(), all.len());
+    let names: std::collections::BTreeSet<&str> =
+        tags::ALL.iter().map(|&t| tags::name(t)).collect();
+    assert_eq!(names.len(), tags::ALL.len());
+    assert!(tags::ALL.is_sorted());
     assert!(!names.contains("unknown type"));
 }

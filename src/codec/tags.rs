@@ -67,6 +67,40 @@ pub const TUPLE4: u16 = 0x00F4;
 /// its name and every field's name, tag and parameters are in its parameter block.
 pub const STRUCT: u16 = 0x00F8;
 
+/// Every tag this build defines, ascending.
+pub const ALL: [u16; 30] = [
+    COUNT,
+    SUM_I64,
+    SUM_F64,
+    MIN_F64,
+    MAX_F64,
+    MIN_I64,
+    MAX_I64,
+    MEAN,
+    STATS,
+    DISTINCT,
+    QUANTILES,
+    LOG_HISTOGRAM,
+    TOP_K,
+    DEDUP_ID,
+    DEDUP_SEQ,
+    DEDUPED,
+    WINDOWED,
+    STORE_META,
+    SNAPSHOT,
+    SERIES_META,
+    SERIES_RECORD,
+    SERIES_BASE,
+    SERIES_CURSOR,
+    SERIES_IDS,
+    CONFORMANCE_ID_SUM,
+    KEYED,
+    TUPLE2,
+    TUPLE3,
+    TUPLE4,
+    STRUCT,
+];
+
 /// The name of the type a tag stands for, for messages: `"Count"`, `"Quantiles"`, `"Keyed"`,
 /// `"user type"` for tags `0x8000` and above, `"unknown type"` otherwise.
 ///
