@@ -401,3 +401,38 @@ async fn a_busy_minute_keeps_values_under_400_kb_and_ids_under_8_bytes_each() {
     assert!(per_id <= 8.0, "{per_id:.2} B per ID");
     assert_exact(&series.query().await.unwrap(), &evs);
 }
+
+/// Durations are taken in whole milliseconds or refused naming the parameter (not rounded or
+/// saturated), before anything is written.
+#[tokio::test]
+async fn invalid_durations_are_refused_naming_the_parameter() {
+    let cases: [(&str, SeriesConfig<Stats>); 4] = [
+        (
+            "window",
+            SeriesConfig::new(Stats::default()).window(Duration::from_micros(1500)),
+        ),
+        (
+            "window",
+            SeriesConfig::new(Stats::default()).window(Duration::ZERO),
+        ),
+        (
+            "horizon",
+            SeriesConfig::new(Stats::default()).horizon(Duration::MAX),
+        ),
+        (
+            "max_skew",
+            SeriesConfig::new(Stats::default()).max_skew(Duration::from_nanos(1)),
+        ),
+    ];
+    for (want, config) in cases {
+        let store = Arc::new(MemoryStore::new());
+        let err = Series::<Stats, f64>::open(store.clone(), "m", config)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name, .. } if name == want),
+            "{want}: {err:?}"
+        );
+        assert!(store.is_empty(), "{want}: something was written");
+    }
+}

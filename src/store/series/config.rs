@@ -16,13 +16,13 @@ pub(crate) const MAX_SHARDS: u32 = 4096;
 /// The most windows one bucket may group.
 pub const MAX_WINDOWS_PER_BUCKET: u64 = 1440;
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// How a [`Series`](super::Series) is laid out and when events count as late. Built with
 /// durations; every parameter that decides what is stored is recorded when the series is
 /// created and checked when it is opened.
+///
+/// Parameters are checked when the series is opened: an invalid one — a zero window, a
+/// duration that is not a whole number of milliseconds or does not fit in a `u64` of them —
+/// is [`Error::InvalidParameter`] naming it, before anything is written.
 ///
 /// ```
 /// use std::time::Duration;
@@ -48,6 +48,8 @@ pub struct SeriesConfig<A> {
     pub(crate) compact_every: u32,
     pub(crate) policy: RetryPolicy,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The first duration that could not be taken in whole milliseconds: reported by `open`.
+    pub(crate) invalid: Option<Error>,
 }
 
 impl<A> SeriesConfig<A> {
@@ -69,12 +71,25 @@ impl<A> SeriesConfig<A> {
             compact_every: 256,
             policy: RetryPolicy::default(),
             clock: Arc::new(SystemClock),
+            invalid: None,
+        }
+    }
+
+    /// `d` in milliseconds; a duration that is not a whole number of them (or too long) is
+    /// remembered as the configuration's error, reported when the series is opened.
+    fn ms(&mut self, name: &'static str, d: Duration, current: u64) -> u64 {
+        match crate::time::millis(name, d) {
+            Ok(ms) => ms,
+            Err(e) => {
+                self.invalid.get_or_insert(e);
+                current
+            }
         }
     }
 
     /// Width of the tumbling event-time windows.
     pub fn window(mut self, width: Duration) -> Self {
-        self.window_ms = ms(width);
+        self.window_ms = self.ms("window", width, self.window_ms);
         self
     }
 
@@ -87,27 +102,27 @@ impl<A> SeriesConfig<A> {
     /// The dedup horizon H: an event is folded exactly once if it arrives before
     /// `event time + H` on the writer's clock; after that it is refused as late.
     pub fn horizon(mut self, horizon: Duration) -> Self {
-        self.horizon_ms = ms(horizon);
+        self.horizon_ms = self.ms("horizon", horizon, self.horizon_ms);
         self
     }
 
     /// How long a window is kept after it ends; older buckets are deleted from the store.
     pub fn retention(mut self, retention: Duration) -> Self {
-        self.retention_ms = ms(retention);
+        self.retention_ms = self.ms("retention", retention, self.retention_ms);
         self
     }
 
     /// The longest a fold may take from reading its clock to its last append. A bucket drops
     /// its remembered IDs (is *sealed*) only `horizon + grace` after it ends.
     pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace_ms = ms(grace);
+        self.grace_ms = self.ms("grace", grace, self.grace_ms);
         self
     }
 
     /// How far ahead of the writer's clock an event time may be before it is refused with
     /// [`Error::FutureEvent`]. Not stored: a writer-side check.
     pub fn max_skew(mut self, skew: Duration) -> Self {
-        self.skew_ms = ms(skew);
+        self.skew_ms = self.ms("max_skew", skew, self.skew_ms);
         self
     }
 
@@ -161,6 +176,9 @@ impl<A> SeriesConfig<A> {
 
     /// Checks every parameter.
     pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(e) = &self.invalid {
+            return Err(e.clone());
+        }
         let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
         let per_bucket = self.windows_per_bucket();
         if self.window_ms == 0 {
