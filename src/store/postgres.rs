@@ -13,8 +13,20 @@
 //! a range scan of the primary key index, `key >= prefix AND key < successor` (`bytea`
 //! compares bytewise), so it reads only the rows listed. Statements are prepared once per
 //! connection and pipelined over it. TLS (`sslmode=require`) is not built in yet.
+//!
+//! # Reconnecting
+//!
+//! A connection that closed — dropped, reset, ended by the server's `idle_session_timeout` or
+//! `pg_terminate_backend`, or lost while a Lambda instance was frozen — is noticed by the
+//! client, and the next call dials a new one and prepares the statements again. A call that
+//! was in flight when the connection closed fails with a transient [`Error::Store`]; the store
+//! never re-sends a write itself, so a reconnect cannot apply one twice (the fold loop re-reads
+//! before it retries).
 
-use tokio_postgres::{Client, NoTls, Statement};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
@@ -24,6 +36,9 @@ const BACKEND: &str = "postgres";
 
 /// Largest value: below PostgreSQL's 1 GB limit for one field and one protocol message.
 const MAX_VALUE: usize = 512 << 20;
+
+/// How long dialing waits for the server, unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS shardfold_kv (
     key BYTEA PRIMARY KEY, version BIGINT NOT NULL, value BYTEA NOT NULL)";
@@ -36,8 +51,18 @@ fn err(e: &tokio_postgres::Error) -> Error {
     Error::store(BACKEND, message)
 }
 
-/// A PostgreSQL database (`postgres://…`), over one pipelined connection.
+/// A PostgreSQL database (`postgres://…`), over one pipelined connection, dialed again after
+/// it closes (see the module docs).
 pub struct PostgresStore {
+    config: Config,
+    /// The live session, `None` once its connection failed.
+    live: Mutex<Option<Arc<Session>>>,
+    /// Held while dialing, so that one task dials at a time.
+    dialing: tokio::sync::Mutex<()>,
+}
+
+/// One connection and the statements prepared on it.
+struct Session {
     client: Client,
     read: Statement,
     create: Statement,
@@ -57,21 +82,37 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects with a libpq-style URL or key-value string and creates the table if absent.
+    /// Dialing times out after 5 s unless the URL sets `connect_timeout`.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when the server cannot be reached or refuses (never repeating the
-    /// connection string).
+    /// [`Error::Store`] when the URL does not parse, or the server cannot be reached or
+    /// refuses (never repeating the connection string).
     pub async fn connect(url: &str) -> Result<Self> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| err(&e))?;
+        let mut config: Config = url.parse().map_err(|e| err(&e))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let store = PostgresStore {
+            config,
+            live: Mutex::new(None),
+            dialing: tokio::sync::Mutex::new(()),
+        };
+        let session = store.dial(true).await?;
+        *store.live.lock().unwrap_or_else(PoisonError::into_inner) = Some(session);
+        Ok(store)
+    }
+
+    /// Opens a connection (creating the table first when `create_table`) and prepares the
+    /// statements on it.
+    async fn dial(&self, create_table: bool) -> Result<Arc<Session>> {
+        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| err(&e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::warn!(error = %err(&e), "postgres connection closed");
+                tracing::debug!(error = %err(&e), "postgres connection closed; the next call reconnects");
             }
         });
-        if let Err(e) = client.batch_execute(TABLE).await {
+        if create_table && let Err(e) = client.batch_execute(TABLE).await {
             // concurrent CREATE TABLE IF NOT EXISTS can race on the catalog: the table exists
             let code = e.as_db_error().map(|d| d.code().code().to_owned());
             if !matches!(code.as_deref(), Some("23505" | "42P07")) {
@@ -95,7 +136,7 @@ impl PostgresStore {
         let (read, create, update, list_range, list_from, delete) =
             tokio::try_join!(read, create, update, list_range, list_from, delete)
                 .map_err(|e| err(&e))?;
-        Ok(PostgresStore {
+        Ok(Arc::new(Session {
             client,
             read,
             create,
@@ -103,7 +144,28 @@ impl PostgresStore {
             list_range,
             list_from,
             delete,
-        })
+        }))
+    }
+
+    /// The live session, or `None` when there is none or its connection has closed.
+    fn live(&self) -> Option<Arc<Session>> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.as_ref().filter(|s| !s.client.is_closed()).cloned()
+    }
+
+    /// The live session, dialing a new one (and preparing its statements) when the last one
+    /// closed: dropped, timed out by the server's `idle_session_timeout`, or never opened.
+    async fn session(&self) -> Result<Arc<Session>> {
+        if let Some(session) = self.live() {
+            return Ok(session);
+        }
+        let _dialing = self.dialing.lock().await;
+        if let Some(session) = self.live() {
+            return Ok(session); // another task dialed meanwhile
+        }
+        let session = self.dial(false).await?;
+        *self.live.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&session));
+        Ok(session)
     }
 }
 
@@ -114,9 +176,10 @@ impl KvStore for PostgresStore {
 
     fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
         Box::pin(async move {
-            let row = self
+            let s = self.session().await?;
+            let row = s
                 .client
-                .query_opt(&self.read, &[&key])
+                .query_opt(&s.read, &[&key])
                 .await
                 .map_err(|e| err(&e))?;
             let Some(row) = row else { return Ok(None) };
@@ -130,9 +193,10 @@ impl KvStore for PostgresStore {
     fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
         Box::pin(async move {
             check_size(value, MAX_VALUE)?;
-            let n = self
+            let s = self.session().await?;
+            let n = s
                 .client
-                .execute(&self.create, &[&key, &value])
+                .execute(&s.create, &[&key, &value])
                 .await
                 .map_err(|e| err(&e))?;
             Ok(written_if(n == 1, 1))
@@ -150,9 +214,10 @@ impl KvStore for PostgresStore {
             let Ok(exp) = i64::try_from(expected) else {
                 return Ok(WriteOutcome::Conflict);
             };
-            let n = self
+            let s = self.session().await?;
+            let n = s
                 .client
-                .execute(&self.update, &[&value, &key, &exp])
+                .execute(&s.update, &[&value, &key, &exp])
                 .await
                 .map_err(|e| err(&e))?;
             Ok(written_if(n == 1, expected + 1))
@@ -161,12 +226,13 @@ impl KvStore for PostgresStore {
 
     fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
         Box::pin(async move {
+            let s = self.session().await?;
             let rows = match prefix_end(prefix) {
                 Some(end) => {
                     let end = end.as_slice();
-                    self.client.query(&self.list_range, &[&prefix, &end]).await
+                    s.client.query(&s.list_range, &[&prefix, &end]).await
                 }
-                None => self.client.query(&self.list_from, &[&prefix]).await,
+                None => s.client.query(&s.list_from, &[&prefix]).await,
             }
             .map_err(|e| err(&e))?;
             rows.iter()
@@ -177,9 +243,10 @@ impl KvStore for PostgresStore {
 
     fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let n = self
+            let s = self.session().await?;
+            let n = s
                 .client
-                .execute(&self.delete, &[&key])
+                .execute(&s.delete, &[&key])
                 .await
                 .map_err(|e| err(&e))?;
             Ok(n == 1)

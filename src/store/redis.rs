@@ -34,11 +34,21 @@
 //! `rediss://` (TLS) needs the `redis-tls` feature: rustls, with the system's root
 //! certificates, or a private CA given to [`RedisStore::connect_with_root_ca`]. Replies time out
 //! after 10 s (the fold loop re-reads and retries; a timed-out write may have landed).
+//!
+//! # Reconnecting
+//!
+//! The store holds one multiplexed connection and dials a new one when it is gone: a call
+//! that fails because the connection dropped (reset, closed by the server's `timeout`, a
+//! Lambda instance frozen and thawed) or timed out returns its transient [`Error::Store`] and
+//! drops that connection; the next call dials again (5 s connection timeout). A write is never
+//! re-sent by the store itself, so a reconnect cannot apply a write twice: the fold loop
+//! re-reads before it retries.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 
 use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
@@ -79,10 +89,11 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::store(BACKEND, e)
 }
 
-/// A Redis server (`redis://HOST:PORT[/DB]`), over one multiplexed connection.
+/// A Redis server (`redis://HOST:PORT[/DB]`), over one multiplexed connection, dialed again
+/// after it drops (see the module docs). Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: MultiplexedConnection,
+    link: Arc<Link>,
     create: Script,
     update: Script,
     delete: Script,
@@ -124,17 +135,86 @@ impl RedisStore {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(10)));
-        let conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(err)?;
+        let link = Arc::new(Link {
+            client,
+            config,
+            live: Mutex::new((0, None)),
+            dialing: tokio::sync::Mutex::new(()),
+        });
+        link.get().await?;
         Ok(RedisStore {
-            conn,
+            link,
             create: Script::new(CREATE),
             update: Script::new(UPDATE),
             delete: Script::new(DELETE),
         })
     }
+
+    /// The live connection (dialing one if needed) and its generation.
+    async fn conn(&self) -> Result<(u64, MultiplexedConnection)> {
+        self.link.get().await
+    }
+
+    /// `result` as a crate result; a dead connection (of generation `generation`) is dropped so
+    /// that the next call dials again.
+    fn done<T>(&self, generation: u64, result: redis::RedisResult<T>) -> Result<T> {
+        result.map_err(|e| {
+            if is_dead(&e) {
+                tracing::debug!(error = %e, "redis connection lost; the next call reconnects");
+                self.link.forget(generation);
+            }
+            err(e)
+        })
+    }
+}
+
+/// The connection of a [`RedisStore`]: the one live multiplexed connection with its generation
+/// (`None` once dropped), and a lock so that one task dials at a time.
+struct Link {
+    client: Client,
+    config: AsyncConnectionConfig,
+    live: Mutex<(u64, Option<MultiplexedConnection>)>,
+    dialing: tokio::sync::Mutex<()>,
+}
+
+impl Link {
+    fn live(&self) -> Option<(u64, MultiplexedConnection)> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.1.clone().map(|c| (live.0, c))
+    }
+
+    async fn get(&self) -> Result<(u64, MultiplexedConnection)> {
+        if let Some(live) = self.live() {
+            return Ok(live);
+        }
+        let _dialing = self.dialing.lock().await;
+        if let Some(live) = self.live() {
+            return Ok(live); // another task dialed meanwhile
+        }
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await
+            .map_err(err)?;
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.0 += 1;
+        live.1 = Some(conn.clone());
+        Ok((live.0, conn))
+    }
+
+    /// Drops the connection of `generation` if it is still the live one.
+    fn forget(&self, generation: u64) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.0 == generation {
+            live.1 = None;
+        }
+    }
+}
+
+/// Whether `e` means the connection is unusable: dropped, reset, a protocol error, or no reply
+/// in time (a half-open connection looks like that).
+fn is_dead(e: &RedisError) -> bool {
+    e.is_unrecoverable_error() || e.is_connection_dropped() || e.is_timeout()
 }
 
 /// The hash tag of `key` with its braces (`{tag}`), by Redis's rule: the first `{`, the first
@@ -176,14 +256,14 @@ impl KvStore for RedisStore {
 
     fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let (v, d): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            let (generation, mut conn) = self.conn().await?;
+            let reply = redis::cmd("HMGET")
                 .arg(key)
                 .arg("v")
                 .arg("d")
                 .query_async(&mut conn)
-                .await
-                .map_err(err)?;
+                .await;
+            let (v, d): (Option<u64>, Option<Vec<u8>>) = self.done(generation, reply)?;
             match (v, d) {
                 (Some(v), Some(d)) => Ok(Some((d, v))),
                 (None, None) => Ok(None),
@@ -196,15 +276,15 @@ impl KvStore for RedisStore {
         Box::pin(async move {
             check_size(value, MAX_VALUE)?;
             let index = index_and_check(key)?;
-            let mut conn = self.conn.clone();
-            let n: u64 = self
+            let (generation, mut conn) = self.conn().await?;
+            let reply = self
                 .create
                 .key(key)
                 .key(index)
                 .arg(value)
                 .invoke_async(&mut conn)
-                .await
-                .map_err(err)?;
+                .await;
+            let n: u64 = self.done(generation, reply)?;
             Ok(written_if(n == 1, 1))
         })
     }
@@ -217,15 +297,15 @@ impl KvStore for RedisStore {
     ) -> StoreFuture<'a, WriteOutcome> {
         Box::pin(async move {
             check_size(value, MAX_VALUE)?;
-            let mut conn = self.conn.clone();
-            let n: u64 = self
+            let (generation, mut conn) = self.conn().await?;
+            let reply = self
                 .update
                 .key(key)
                 .arg(expected.to_string())
                 .arg(value)
                 .invoke_async(&mut conn)
-                .await
-                .map_err(err)?;
+                .await;
+            let n: u64 = self.done(generation, reply)?;
             Ok(written_if(n != 0, n))
         })
     }
@@ -233,28 +313,28 @@ impl KvStore for RedisStore {
     fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
         Box::pin(async move {
             let (min, max) = lex_range(prefix);
-            let mut conn = self.conn.clone();
-            redis::cmd("ZRANGEBYLEX")
+            let (generation, mut conn) = self.conn().await?;
+            let reply = redis::cmd("ZRANGEBYLEX")
                 .arg(index_of(prefix))
                 .arg(min)
                 .arg(max)
                 .query_async(&mut conn)
-                .await
-                .map_err(err)
+                .await;
+            self.done(generation, reply)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let index = index_and_check(key)?;
-            let mut conn = self.conn.clone();
-            let n: u64 = self
+            let (generation, mut conn) = self.conn().await?;
+            let reply = self
                 .delete
                 .key(key)
                 .key(index)
                 .invoke_async(&mut conn)
-                .await
-                .map_err(err)?;
+                .await;
+            let n: u64 = self.done(generation, reply)?;
             Ok(n == 1)
         })
     }
