@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use shardfold::testkit::SplitMix64;
-use shardfold::{Count, Insert, Merge, Stats, SumF64, codec};
+use shardfold::{Count, Insert, Mean, Merge, Stats, Sum, SumF64, codec};
 use xsum::Xsum;
 
 const N: usize = 10_000;
@@ -77,6 +77,36 @@ fn insert(c: &mut Criterion) {
     g.finish();
 }
 
+/// The per-value cost of the smallest aggregates: the check and the update of `insert`.
+fn insert_small(c: &mut Criterion) {
+    let values = mixed(N);
+    let ints: Vec<i64> = values.iter().map(|&x| x as i64).collect();
+    let mut g = c.benchmark_group("small_insert");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("shardfold Count", |b| {
+        b.iter(|| {
+            let mut n = Count::default();
+            for x in black_box(&values) {
+                n.insert(x).unwrap();
+            }
+            n
+        })
+    });
+    g.bench_function("shardfold Sum (i64)", |b| {
+        b.iter(|| {
+            let mut s = Sum::default();
+            for &x in black_box(&ints) {
+                s.insert(x).unwrap();
+            }
+            s
+        })
+    });
+    g.bench_function("shardfold Mean", |b| {
+        b.iter(|| filled::<Mean>(black_box(&values)))
+    });
+    g.finish();
+}
+
 fn merge_and_read(c: &mut Criterion) {
     let values = mixed(N);
     let a: SumF64 = filled(&values[..N / 2]);
@@ -135,5 +165,5 @@ fn encode_decode(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, insert, merge_and_read, encode_decode);
+criterion_group!(benches, insert, insert_small, merge_and_read, encode_decode);
 criterion_main!(benches);

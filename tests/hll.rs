@@ -64,8 +64,8 @@ impl<const P: u8> Merge for AtPrecision<P> {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.0.check_merge(&other.0)
     }
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.0.merge(&other.0)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.0.merge_unchecked(&other.0)
     }
 }
 
@@ -73,8 +73,8 @@ impl<const P: u8> Insert<u64> for AtPrecision<P> {
     fn check_insert(&self, v: &u64) -> Result<()> {
         self.0.check_insert(v)
     }
-    fn insert(&mut self, v: u64) -> Result<()> {
-        self.0.insert(v)
+    fn insert_unchecked(&mut self, v: u64) -> Result<()> {
+        self.0.insert_unchecked(v)
     }
 }
 

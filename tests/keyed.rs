@@ -60,8 +60,8 @@ impl Merge for Small {
     fn check_merge(&self, other: &Self) -> Result<(), Error> {
         self.0.check_merge(&other.0)
     }
-    fn merge(&mut self, other: &Self) -> Result<(), Error> {
-        self.0.merge(&other.0)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<(), Error> {
+        self.0.merge_unchecked(&other.0)
     }
 }
 
@@ -82,8 +82,8 @@ impl Insert<(u16, f64)> for Small {
     fn check_insert(&self, v: &(u16, f64)) -> Result<(), Error> {
         self.0.check_insert(v)
     }
-    fn insert(&mut self, v: (u16, f64)) -> Result<(), Error> {
-        self.0.insert(v)
+    fn insert_unchecked(&mut self, v: (u16, f64)) -> Result<(), Error> {
+        self.0.insert_unchecked(v)
     }
 }
 

@@ -41,8 +41,8 @@ impl Insert<f64> for Small {
     fn check_insert(&self, v: &f64) -> Result<()> {
         self.0.check_insert(v)
     }
-    fn insert(&mut self, v: f64) -> Result<()> {
-        self.0.insert(v)
+    fn insert_unchecked(&mut self, v: f64) -> Result<()> {
+        self.0.insert_unchecked(v)
     }
 }
 
@@ -50,8 +50,8 @@ impl Merge for Small {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.0.check_merge(&other.0)
     }
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.0.merge(&other.0)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.0.merge_unchecked(&other.0)
     }
 }
 

@@ -88,8 +88,8 @@ impl<const K: u32> Insert<(u16, u64)> for Checked<K> {
     fn check_insert(&self, v: &(u16, u64)) -> Result<()> {
         self.sketch.check_insert(v)
     }
-    fn insert(&mut self, v: (u16, u64)) -> Result<()> {
-        self.sketch.insert(v)?;
+    fn insert_unchecked(&mut self, v: (u16, u64)) -> Result<()> {
+        self.sketch.insert_unchecked(v)?;
         *self.exact.entry(v.0).or_default() += v.1;
         Ok(())
     }
@@ -99,8 +99,8 @@ impl<const K: u32> Merge for Checked<K> {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.sketch.check_merge(&other.sketch)
     }
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.sketch.merge(&other.sketch)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.sketch.merge_unchecked(&other.sketch)?;
         for (&item, &c) in &other.exact {
             *self.exact.entry(item).or_default() += c;
         }

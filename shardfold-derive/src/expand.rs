@@ -26,7 +26,8 @@ pub fn expand(input: &Input) -> TokenStream {
     }
 }
 
-/// `check_merge` on every field, then `merge` on each: a refused merge changes nothing.
+/// `check_merge` on every field; `merge_unchecked` on each. The provided `merge` runs the
+/// first, then the second: a refused merge changes nothing.
 fn merge_impl(input: &Input) -> TokenStream {
     let ident = &input.ident;
     let where_clause = bounded(&input.generics, input, quote!(::shardfold::Merge));
@@ -39,9 +40,8 @@ fn merge_impl(input: &Input) -> TokenStream {
                 ::core::result::Result::Ok(())
             }
 
-            fn merge(&mut self, other: &Self) -> ::shardfold::Result<()> {
-                ::shardfold::Merge::check_merge(self, other)?;
-                #(::shardfold::Merge::merge(&mut self.#fields, &other.#fields)?;)*
+            fn merge_unchecked(&mut self, other: &Self) -> ::shardfold::Result<()> {
+                #(::shardfold::Merge::merge_unchecked(&mut self.#fields, &other.#fields)?;)*
                 ::core::result::Result::Ok(())
             }
         }
@@ -81,8 +81,10 @@ fn codec_impl(input: &Input) -> TokenStream {
     }
 }
 
-/// `check_insert` computes each field's value and checks it; `insert` computes each once and
-/// folds them through `InsertAll` (all checked before any is inserted).
+/// `check_insert` computes each field's value and checks it; `insert_unchecked` computes each
+/// and inserts it unchecked; `insert` (overriding the provided one, which would compute every
+/// value twice) computes each once and folds them through `InsertAll` (all checked before any
+/// is inserted).
 fn insert_impl(input: &Input, event: &Type) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -95,6 +97,17 @@ fn insert_impl(input: &Input, event: &Type) -> TokenStream {
                 }
             },
             _ => quote! { ::shardfold::Insert::check_insert(&self.#field, &#expr)?; },
+        }
+    });
+    let unchecked = input.fields.iter().map(|f| {
+        let (field, expr) = (&f.ident, feed_call(f.feed.as_ref(), event));
+        match f.feed {
+            Some(Feed::Some(_)) => quote! {
+                if let ::core::option::Option::Some(__value) = #expr {
+                    ::shardfold::Insert::insert_unchecked(&mut self.#field, __value)?;
+                }
+            },
+            _ => quote! { ::shardfold::Insert::insert_unchecked(&mut self.#field, #expr)?; },
         }
     });
     let inserts = input.fields.iter().map(|f| {
@@ -112,6 +125,12 @@ fn insert_impl(input: &Input, event: &Type) -> TokenStream {
         impl #impl_generics ::shardfold::Insert<#event> for #ident #ty_generics #where_clause {
             fn check_insert(&self, __event: &#event) -> ::shardfold::Result<()> {
                 #(#checks)*
+                ::core::result::Result::Ok(())
+            }
+
+            fn insert_unchecked(&mut self, __owned: #event) -> ::shardfold::Result<()> {
+                let __event = &__owned;
+                #(#unchecked)*
                 ::core::result::Result::Ok(())
             }
 

@@ -13,9 +13,9 @@ mod parse;
 ///
 /// Generates:
 ///
-/// * `Merge`: `check_merge` on every field first, then `merge` on each, so a refused merge
-///   (for example two `Distinct` fields of different precision: `IncompatibleParams` from the
-///   field) leaves `self` unchanged;
+/// * `Merge`: `check_merge` on every field, `merge_unchecked` on each; the provided `merge`
+///   runs the first, then the second, so a refused merge (for example two `Distinct` fields of
+///   different precision: `IncompatibleParams` from the field) leaves `self` unchanged;
 /// * `Codec`: type tag `tags::STRUCT` (`0x00F8`); the parameter block records the struct's
 ///   name and every field's name, type tag and parameters, so decoding a blob written by
 ///   another version of the struct — a field added, removed, renamed, reordered or of another
@@ -24,7 +24,8 @@ mod parse;
 ///   differing ones is refused. Byte layout: `FORMAT.md`, "Structs of aggregates";
 /// * with `#[aggregate(event = Type)]`, `Insert<Type>`: every field's value is computed from
 ///   the event and checked before any field is changed, so a refused value (NaN into a
-///   `Quantiles` or a `SumF64`) leaves every field unchanged.
+///   `Quantiles` or a `SumF64`) leaves every field unchanged. `insert` goes through
+///   `shardfold::merge::InsertAll`, computing each field's value once.
 ///
 /// Together with `Default` and `Clone` that makes the struct a `shardfold::Aggregate`:
 /// storable in a `Series`, checked by `testkit::Laws`. Results are read by field name.

@@ -58,15 +58,16 @@ fn mean_of(sum: &SumF64, count: &Count) -> Option<f64> {
 }
 
 impl Insert<f64> for Mean {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
         self.sum.check_insert(value)?;
         self.count.check_insert(value)
     }
 
-    fn insert(&mut self, value: f64) -> Result<()> {
-        self.check_insert(&value)?;
-        self.sum.insert(value)?;
-        self.count.insert(value)
+    #[inline]
+    fn insert_unchecked(&mut self, value: f64) -> Result<()> {
+        self.sum.insert_unchecked(value)?;
+        self.count.insert_unchecked(value)
     }
 }
 
@@ -76,10 +77,9 @@ impl Merge for Mean {
         self.count.check_merge(&other.count)
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
-        self.sum.merge(&other.sum)?;
-        self.count.merge(&other.count)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.sum.merge_unchecked(&other.sum)?;
+        self.count.merge_unchecked(&other.count)
     }
 }
 
@@ -157,32 +157,36 @@ impl Stats {
 }
 
 impl Insert<f64> for Stats {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
         self.sum.check_insert(value)?;
-        self.count.check_insert(value)
+        self.count.check_insert(value)?;
+        self.min.check_insert(value)?;
+        self.max.check_insert(value)
     }
 
-    fn insert(&mut self, value: f64) -> Result<()> {
-        self.check_insert(&value)?;
-        self.sum.insert(value)?;
-        self.count.insert(value)?;
-        self.min.insert(value)?;
-        self.max.insert(value)
+    #[inline]
+    fn insert_unchecked(&mut self, value: f64) -> Result<()> {
+        self.sum.insert_unchecked(value)?;
+        self.count.insert_unchecked(value)?;
+        self.min.insert_unchecked(value)?;
+        self.max.insert_unchecked(value)
     }
 }
 
 impl Merge for Stats {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.sum.check_merge(&other.sum)?;
-        self.count.check_merge(&other.count)
+        self.count.check_merge(&other.count)?;
+        self.min.check_merge(&other.min)?;
+        self.max.check_merge(&other.max)
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
-        self.sum.merge(&other.sum)?;
-        self.count.merge(&other.count)?;
-        self.min.merge(&other.min)?;
-        self.max.merge(&other.max)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.sum.merge_unchecked(&other.sum)?;
+        self.count.merge_unchecked(&other.count)?;
+        self.min.merge_unchecked(&other.min)?;
+        self.max.merge_unchecked(&other.max)
     }
 }
 
@@ -231,9 +235,8 @@ macro_rules! tuple_aggregate {
                 Ok(())
             }
 
-            fn insert(&mut self, value: V) -> Result<()> {
-                self.check_insert(&value)?;
-                $(self.$i.insert(value.clone())?;)+
+            fn insert_unchecked(&mut self, value: V) -> Result<()> {
+                $(self.$i.insert_unchecked(value.clone())?;)+
                 Ok(())
             }
         }
@@ -244,9 +247,8 @@ macro_rules! tuple_aggregate {
                 Ok(())
             }
 
-            fn merge(&mut self, other: &Self) -> Result<()> {
-                self.check_merge(other)?;
-                $(self.$i.merge(&other.$i)?;)+
+            fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+                $(self.$i.merge_unchecked(&other.$i)?;)+
                 Ok(())
             }
         }
@@ -307,8 +309,8 @@ impl<T: Merge> Merge for Zip<T> {
         self.0.check_merge(&other.0)
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.0.merge(&other.0)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.0.merge_unchecked(&other.0)
     }
 }
 
@@ -336,9 +338,8 @@ macro_rules! zip_insert {
                 Ok(())
             }
 
-            fn insert(&mut self, value: ($($V,)+)) -> Result<()> {
-                self.check_insert(&value)?;
-                $(self.0.$i.insert(value.$i)?;)+
+            fn insert_unchecked(&mut self, value: ($($V,)+)) -> Result<()> {
+                $(self.0.$i.insert_unchecked(value.$i)?;)+
                 Ok(())
             }
         }

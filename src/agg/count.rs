@@ -42,17 +42,21 @@ impl Count {
     }
 }
 
+#[inline]
 fn checked(a: u64, b: u64) -> Result<u64> {
     a.checked_add(b).ok_or(Error::Overflow { what: "Count" })
 }
 
 impl<V> Insert<V> for Count {
+    #[inline]
     fn check_insert(&self, _value: &V) -> Result<()> {
         checked(self.0, 1).map(|_| ())
     }
 
-    fn insert(&mut self, _value: V) -> Result<()> {
-        self.add(1)
+    #[inline]
+    fn insert_unchecked(&mut self, _value: V) -> Result<()> {
+        self.0 = self.0.wrapping_add(1); // no overflow: checked by check_insert
+        Ok(())
     }
 }
 
@@ -61,8 +65,9 @@ impl Merge for Count {
         checked(self.0, other.0).map(|_| ())
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.add(other.0)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.0 = self.0.wrapping_add(other.0); // no overflow: checked by check_merge
+        Ok(())
     }
 }
 

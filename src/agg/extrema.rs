@@ -108,12 +108,13 @@ macro_rules! extremum {
         }
 
         impl<T: Extremum> Insert<T> for $name<T> {
+            #[inline]
             fn check_insert(&self, value: &T) -> Result<()> {
                 value.check()
             }
 
-            fn insert(&mut self, value: T) -> Result<()> {
-                value.check()?;
+            #[inline]
+            fn insert_unchecked(&mut self, value: T) -> Result<()> {
                 self.offer(value);
                 Ok(())
             }
@@ -124,7 +125,7 @@ macro_rules! extremum {
                 Ok(())
             }
 
-            fn merge(&mut self, other: &Self) -> Result<()> {
+            fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
                 if let Some(v) = other.0 {
                     self.offer(v);
                 }

@@ -251,8 +251,7 @@ impl Insert<f64> for LogHistogram {
     }
 
     #[inline]
-    fn insert(&mut self, value: f64) -> Result<()> {
-        self.check_insert(&value)?;
+    fn insert_unchecked(&mut self, value: f64) -> Result<()> {
         let x = self.tally.insert(value); // -0.0 → +0.0
         self.add(self.bucket(x), 1);
         Ok(())
@@ -272,8 +271,7 @@ impl Merge for LogHistogram {
         Ok(())
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         if other.tally.count == 0 {
             return Ok(());
         }

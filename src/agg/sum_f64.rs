@@ -325,14 +325,14 @@ fn any_bit_below(limbs: &[u32; LIMBS], lo: i64) -> bool {
 }
 
 impl Insert<f64> for SumF64 {
+    #[inline]
     fn check_insert(&self, value: &f64) -> Result<()> {
         check_finite(*value)
     }
 
     #[inline]
-    fn insert(&mut self, value: f64) -> Result<()> {
-        check_finite(value)?;
-        self.add_finite(value);
+    fn insert_unchecked(&mut self, value: f64) -> Result<()> {
+        self.add_finite(value); // finite: checked by check_insert
         Ok(())
     }
 }
@@ -351,8 +351,7 @@ impl Merge for SumF64 {
         Ok(())
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         if self.pending + other.pending >= MAX_PENDING {
             self.normalize();
             let o = other.normalized();

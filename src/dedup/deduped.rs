@@ -6,7 +6,7 @@ use super::{
 };
 use crate::codec::{Codec, Limits, Reader, tags, write_section_with};
 use crate::error::{Error, Result};
-use crate::merge::{Insert, Merge};
+use crate::merge::{Insert, Merge, after_check};
 
 /// An aggregate `A` guarded by one kind of dedup memory `D` ([`IdDedup`] by default, or
 /// [`SeqDedup`]), with counters of refused events.
@@ -90,8 +90,7 @@ impl<A, D> Deduped<A, D> {
     }
 
     /// Offers an event through the dedup kind: counts it if refused; else checks its value,
-    /// remembers the event and folds the value (which cannot fail once `check_insert` passed:
-    /// the [`Insert`] contract).
+    /// remembers the event and folds the value ([`Insert::insert_unchecked`]: checked first).
     fn offer_event<E, V>(&mut self, event: E) -> Result<Outcome>
     where
         D: DedupBy<E>,
@@ -104,7 +103,7 @@ impl<A, D> Deduped<A, D> {
         }
         self.agg.check_insert(event.value())?;
         self.dedup.remember(&event)?;
-        self.agg.insert(event.into_value())?;
+        self.agg.insert_unchecked(event.into_value())?;
         Ok(Outcome::Folded)
     }
 
@@ -253,8 +252,9 @@ impl<A: Insert<V>, V, D: DedupBy<Event<V>>> Insert<Event<V>> for Deduped<A, D> {
         self.check_event(e, &e.value)
     }
 
-    fn insert(&mut self, e: Event<V>) -> Result<()> {
-        self.offer(e).map(drop)
+    /// [`offer`](Offer::offer), which folds or counts the event as `check_insert` found.
+    fn insert_unchecked(&mut self, e: Event<V>) -> Result<()> {
+        after_check(self.offer(e), "Deduped: offering a checked event failed").map(drop)
     }
 }
 
@@ -269,8 +269,9 @@ impl<A: Insert<V>, V, D: DedupBy<StreamRecord<V>>> Insert<StreamRecord<V>> for D
         self.check_event(r, &r.value)
     }
 
-    fn insert(&mut self, r: StreamRecord<V>) -> Result<()> {
-        self.offer(r).map(drop)
+    /// [`offer`](Offer::offer), which folds or counts the record as `check_insert` found.
+    fn insert_unchecked(&mut self, r: StreamRecord<V>) -> Result<()> {
+        after_check(self.offer(r), "Deduped: offering a checked record failed").map(drop)
     }
 }
 
@@ -305,11 +306,13 @@ impl<A: Merge, D: Dedup> Merge for Deduped<A, D> {
         self.refused.plus(&other.refused).map(drop)
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
-        self.refused = self.refused.plus(&other.refused)?;
-        self.dedup.merge(&other.dedup)?;
-        self.agg.merge(&other.agg)
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.refused = after_check(
+            self.refused.plus(&other.refused),
+            "Deduped: checked refusal counts overflowed",
+        )?;
+        self.dedup.merge_unchecked(&other.dedup)?;
+        self.agg.merge_unchecked(&other.agg)
     }
 }
 

@@ -320,8 +320,7 @@ impl Merge for IdDedup {
         check_disjoint(common, "dedup states")
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         if let Some(t) = other.latest.filter(|&t| self.latest.is_none_or(|l| t > l)) {
             self.advance(t);
         }

@@ -190,8 +190,7 @@ impl Merge for SeqDedup {
         }
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         self.marks
             .extend(other.marks.iter().map(|(p, s)| (p.clone(), s.clone())));
         Ok(())

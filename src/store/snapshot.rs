@@ -92,7 +92,7 @@ impl Merge for Snapshot {
         Ok(())
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         for (k, s) in &other.shards {
             self.insert_shard(*k, s.version, s.state.clone());
         }
@@ -105,7 +105,7 @@ impl Insert<(u32, u64, Vec<u8>)> for Snapshot {
         Ok(())
     }
 
-    fn insert(&mut self, (k, version, state): (u32, u64, Vec<u8>)) -> Result<()> {
+    fn insert_unchecked(&mut self, (k, version, state): (u32, u64, Vec<u8>)) -> Result<()> {
         self.insert_shard(k, version, state);
         Ok(())
     }

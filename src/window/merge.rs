@@ -4,7 +4,7 @@ use super::{Window, Windowed};
 use crate::codec::Codec;
 use crate::dedup::check_disjoint;
 use crate::error::{Error, Result};
-use crate::merge::Merge;
+use crate::merge::{Merge, after_check};
 
 impl<A: Merge + Clone + Codec> Merge for Windowed<A> {
     fn check_merge(&self, other: &Self) -> Result<()> {
@@ -22,23 +22,32 @@ impl<A: Merge + Clone + Codec> Merge for Windowed<A> {
         self.refused.plus(&other.refused).map(drop)
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    /// Window pairs are merged with the checked [`merge`](Merge::merge) (their pairing goes
+    /// through `advance`), so a pair the check missed is an internal error, not a silent wrong
+    /// sum.
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         if let Some(t) = other.latest.filter(|&t| self.latest.is_none_or(|l| t > l)) {
             self.advance(t);
         }
         let kept = self.first_kept_start();
         for (&s, b) in other.closed.range(kept..) {
-            self.merge_closed(s, b)?;
+            after_check(
+                self.merge_closed(s, b),
+                "Windowed: a checked window merge failed",
+            )?;
         }
         for (s, b) in other.open_windows().filter(|(s, _)| *s >= kept) {
-            if self.is_open(s) {
-                self.merge_open(s, b)?;
+            let merged = if self.is_open(s) {
+                self.merge_open(s, b)
             } else {
-                self.merge_closed(s, &b.agg)?;
-            }
+                self.merge_closed(s, &b.agg)
+            };
+            after_check(merged, "Windowed: a checked window merge failed")?;
         }
-        self.refused = self.refused.plus(&other.refused)?;
+        self.refused = after_check(
+            self.refused.plus(&other.refused),
+            "Windowed: checked refusal counts overflowed",
+        )?;
         Ok(())
     }
 }

@@ -53,7 +53,7 @@ use std::collections::BTreeMap;
 
 use crate::dedup::{Event, EventId, FpSet, Offer, Outcome, Refused};
 use crate::error::{Error, Result};
-use crate::merge::Insert;
+use crate::merge::{Insert, after_check};
 use crate::time::TimeRing;
 
 /// The most windows the allowed lateness may span (`L / W`): bounds the ring of open windows
@@ -381,8 +381,9 @@ impl<A: Insert<V> + Clone, V> Insert<Event<V>> for Windowed<A> {
         }
     }
 
-    fn insert(&mut self, e: Event<V>) -> Result<()> {
-        self.offer(e).map(drop)
+    /// [`offer`](Offer::offer), which folds or counts the event as `check_insert` found.
+    fn insert_unchecked(&mut self, e: Event<V>) -> Result<()> {
+        after_check(self.offer(e), "Windowed: offering a checked event failed").map(drop)
     }
 }
 

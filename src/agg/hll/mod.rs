@@ -291,12 +291,13 @@ impl fmt::Debug for Distinct {
 /// Any [`StableHash`] value (integers, `&str`, `String`, `&[u8]`, …) is hashed with the stable
 /// hash and folded in. Never fails.
 impl<V: StableHash> Insert<V> for Distinct {
+    #[inline]
     fn check_insert(&self, _value: &V) -> Result<()> {
         Ok(())
     }
 
     #[inline]
-    fn insert(&mut self, value: V) -> Result<()> {
+    fn insert_unchecked(&mut self, value: V) -> Result<()> {
         self.insert_hash(value.stable_hash());
         Ok(())
     }
@@ -311,7 +312,8 @@ impl Merge for Distinct {
         }
     }
 
-    /// Register maximum (see the [module docs](self)).
+    /// Register maximum (see the [module docs](self)). Called by the provided
+    /// [`merge`](Merge::merge):
     ///
     /// ```
     /// use shardfold::{Distinct, Insert, Merge};
@@ -323,9 +325,8 @@ impl Merge for Distinct {
     /// assert!(a.merge(&Distinct::new(12)).is_err());
     /// # Ok::<(), shardfold::Error>(())
     /// ```
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
-        self.merge_same(other);
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.merge_same(other); // same precision: checked by check_merge
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{Codec, write_postcard};
 use crate::error::{Error, Result};
 use crate::hash::hash_bytes;
-use crate::merge::{Insert, Merge};
+use crate::merge::{Insert, Merge, after_check};
 
 /// The default bound on keys per state.
 pub const DEFAULT_MAX_KEYS: u32 = 16_384;
@@ -258,15 +258,15 @@ impl<K: Key, A: Merge + Clone> Keyed<K, A> {
     fn check_evict(&self, leaving: &K) -> Result<()> {
         match (self.groups.get(leaving), &self.other) {
             (Some(a), Some(o)) => o.check_merge(a),
-            _ => Ok(()),
+            (Some(_), None) => Ok(()),
+            (None, _) => Err(Error::internal("group-by: evicting a key not held")),
         }
     }
 
     /// Moves `leaving`'s aggregate into the overflow bucket (checked by `check_evict`).
     fn evict(&mut self, h: u64, leaving: &K) -> Result<()> {
         let Some(a) = self.groups.remove(leaving) else {
-            debug_assert!(false, "evicting a key that is not kept");
-            return Err(Error::invalid_state("group-by: evicting a key not held"));
+            return Err(Error::internal("group-by: evicting a key not held"));
         };
         self.rank.remove(&(h, leaving.clone()));
         match &mut self.other {
@@ -279,11 +279,10 @@ impl<K: Key, A: Merge + Clone> Keyed<K, A> {
     /// Merges `a` (the aggregate of `key` on another side) into `self`, evicting as needed.
     fn absorb(&mut self, key: &K, a: &A) -> Result<()> {
         match self.place(key)? {
-            Place::Kept => {
-                if let Some(mine) = self.groups.get_mut(key) {
-                    mine.merge(a)?;
-                }
-            }
+            Place::Kept => match self.groups.get_mut(key) {
+                Some(mine) => mine.merge(a)?,
+                None => return Err(Error::internal("group-by: kept key not held")),
+            },
             Place::New(h) => self.enter(h, key.clone(), a.clone()),
             Place::Displace(h, lh, leaving) => {
                 self.evict(lh, &leaving)?;
@@ -342,12 +341,24 @@ impl<K: Key, A: Merge + Clone> Keyed<K, A> {
 }
 
 /// Merges key by key; keys beyond the bound move to the overflow bucket (see the
-/// [module docs](self)). Checked on a copy: on error `self` is unchanged.
+/// [module docs](self)). Which keys are evicted, and whether folding them into the overflow
+/// bucket overflows, is known only by doing the merge: `check_merge` does it on a copy, and
+/// `merge` (overridden) computes the merged copy once and swaps it in on success, so on error
+/// `self` is unchanged.
 impl<K: Key, A: Merge + Codec + Clone> Merge for Keyed<K, A> {
     fn check_merge(&self, other: &Self) -> Result<()> {
         self.merged(other).map(drop)
     }
 
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        match self.merged(other) {
+            Ok(next) => *self = next,
+            Err(_) => return Err(Error::internal("Keyed: a merge its check accepted failed")),
+        }
+        Ok(())
+    }
+
+    /// Copy-and-swap: [`check_merge`](Merge::check_merge)'s work, done once.
     fn merge(&mut self, other: &Self) -> Result<()> {
         *self = self.merged(other)?;
         Ok(())
@@ -357,11 +368,11 @@ impl<K: Key, A: Merge + Codec + Clone> Merge for Keyed<K, A> {
 /// Folds `value` into the aggregate of `key` (or the overflow bucket).
 impl<K: Key, V, A: Insert<V> + Merge + Clone> Insert<(K, V)> for Keyed<K, A> {
     fn check_insert(&self, (key, value): &(K, V)) -> Result<()> {
+        if let Some(a) = self.groups.get(key) {
+            return a.check_insert(value);
+        }
         match self.place(key)? {
-            Place::Kept => match self.groups.get(key) {
-                Some(a) => a.check_insert(value),
-                None => Err(Error::invalid_state("group-by: kept key not held")),
-            },
+            Place::Kept => Err(Error::internal("group-by: kept key not held")),
             Place::New(_) => self.template.check_insert(value),
             Place::Displace(_, _, leaving) => {
                 self.check_evict(&leaving)?;
@@ -375,33 +386,34 @@ impl<K: Key, V, A: Insert<V> + Merge + Clone> Insert<(K, V)> for Keyed<K, A> {
         }
     }
 
-    fn insert(&mut self, (key, value): (K, V)) -> Result<()> {
-        let place = self.place(&key)?;
-        match place {
-            Place::Kept => match self.groups.get_mut(&key) {
-                Some(a) => a.insert(value),
-                None => Err(Error::invalid_state("group-by: kept key not held")),
-            },
+    fn insert_unchecked(&mut self, (key, value): (K, V)) -> Result<()> {
+        if let Some(a) = self.groups.get_mut(&key) {
+            return a.insert_unchecked(value);
+        }
+        let fresh = |t: &A, value| {
+            let mut a = t.clone();
+            a.insert_unchecked(value).map(|()| a)
+        };
+        match after_check(self.place(&key), "group-by: a checked key failed to hash")? {
+            Place::Kept => Err(Error::internal("group-by: kept key not held")),
             Place::New(h) => {
-                let mut a = self.template.clone();
-                a.insert(value)?;
+                let a = fresh(&self.template, value)?;
                 self.enter(h, key, a);
                 Ok(())
             }
             Place::Displace(h, lh, leaving) => {
-                self.check_evict(&leaving)?;
-                let mut a = self.template.clone();
-                a.insert(value)?;
-                self.evict(lh, &leaving)?;
+                let a = fresh(&self.template, value)?;
+                after_check(
+                    self.evict(lh, &leaving),
+                    "group-by: a checked eviction failed",
+                )?;
                 self.enter(h, key, a);
                 Ok(())
             }
             Place::Other => match &mut self.other {
-                Some(o) => o.insert(value),
+                Some(o) => o.insert_unchecked(value),
                 None => {
-                    let mut a = self.template.clone();
-                    a.insert(value)?;
-                    self.other = Some(a);
+                    self.other = Some(fresh(&self.template, value)?);
                     Ok(())
                 }
             },

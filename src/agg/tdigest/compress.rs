@@ -66,6 +66,7 @@ pub(crate) fn merge_sorted(a: &[Centroid], b: &[Centroid], out: &mut Vec<Centroi
         },
     );
     let Some(dst) = out.get_mut(base..) else {
+        debug_assert!(false, "t-digest: the output was just resized past `base`");
         return;
     };
     let key = |s: &[Centroid], i: usize, empty: u128| s.get(i).map_or(empty, sort_key);
@@ -114,6 +115,7 @@ pub(crate) fn merge_with_keys(a: &[Centroid], keys: &[u64], out: &mut Vec<Centro
     };
     out.resize(base + n, empty);
     let Some(dst) = out.get_mut(base..) else {
+        debug_assert!(false, "t-digest: the output was just resized past `base`");
         return;
     };
     let raw = |k: u64| Centroid {

@@ -315,10 +315,9 @@ impl Insert<f64> for Quantiles {
     }
 
     #[inline]
-    fn insert(&mut self, value: f64) -> Result<()> {
-        self.check_insert(&value)?;
+    fn insert_unchecked(&mut self, value: f64) -> Result<()> {
         let x = self.tally.insert(value); // -0.0 → +0.0
-        self.sum.add_finite(x); // finite: checked above
+        self.sum.add_finite(x); // finite: checked by check_insert
         self.buffer.push(order_key(x));
         if self.buffer.len() >= BUFFER_CAPACITY {
             self.flush();
@@ -340,8 +339,7 @@ impl Merge for Quantiles {
         self.sum.check_merge(&other.sum)
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         if other.tally.count == 0 {
             return Ok(());
         }
@@ -352,7 +350,7 @@ impl Merge for Quantiles {
         self.flush();
         let mut merged = Vec::new();
         merge_sorted(&self.centroids, &other.centroids(), &mut merged);
-        self.sum.merge(&other.sum)?;
+        self.sum.merge_unchecked(&other.sum)?;
         self.tally.merge(&other.tally);
         self.centroids = compress(&merged, self.tally.count, self.compression);
         Ok(())

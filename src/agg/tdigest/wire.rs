@@ -67,16 +67,16 @@ fn read_centroids(r: &mut Reader<'_>, count: u64, compression: u32) -> Result<Ve
         ));
     }
     let bytes = r.take(len as usize * 16, "t-digest centroids")?;
-    Ok(bytes
+    bytes
         .chunks_exact(16)
-        .map(|b| {
-            let (m, w) = b.split_at(8);
-            Centroid {
-                mean: f64::from_bits(u64::from_le_bytes(m.try_into().unwrap_or_default())),
-                weight: u64::from_le_bytes(w.try_into().unwrap_or_default()),
-            }
+        .map(|b| match (b[..8].try_into(), b[8..].try_into()) {
+            (Ok(m), Ok(w)) => Ok(Centroid {
+                mean: f64::from_bits(u64::from_le_bytes(m)),
+                weight: u64::from_le_bytes(w),
+            }),
+            _ => Err(Error::internal("t-digest: a 16-byte chunk is not two u64")),
         })
-        .collect())
+        .collect()
 }
 
 fn invalid(reason: &'static str) -> Error {

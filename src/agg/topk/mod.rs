@@ -265,9 +265,8 @@ impl<T: Ord + Clone> Insert<T> for TopK<T> {
         self.check_weight(1)
     }
 
-    fn insert(&mut self, item: T) -> Result<()> {
-        self.check_weight(1)?;
-        self.add(item, 1);
+    fn insert_unchecked(&mut self, item: T) -> Result<()> {
+        self.add(item, 1); // total checked by check_insert
         Ok(())
     }
 }
@@ -278,9 +277,8 @@ impl<T: Ord + Clone> Insert<(T, u64)> for TopK<T> {
         self.check_weight(value.1)
     }
 
-    fn insert(&mut self, (item, w): (T, u64)) -> Result<()> {
-        self.check_weight(w)?;
-        self.add(item, w);
+    fn insert_unchecked(&mut self, (item, w): (T, u64)) -> Result<()> {
+        self.add(item, w); // total checked by check_insert
         Ok(())
     }
 }
@@ -291,11 +289,10 @@ impl Insert<&str> for TopK<String> {
         self.check_weight(1)
     }
 
-    fn insert(&mut self, item: &str) -> Result<()> {
-        self.check_weight(1)?;
+    fn insert_unchecked(&mut self, item: &str) -> Result<()> {
         match self.counters.get_mut(item) {
             Some(c) => {
-                self.n += 1; // checked above
+                self.n = self.n.saturating_add(1); // checked by check_insert
                 *c = c.saturating_add(1);
             }
             None => self.add(item.to_owned(), 1),
@@ -313,7 +310,7 @@ impl<T: Ord + Clone> Merge for TopK<T> {
     }
 
     /// Adds counters item-wise, then subtracts the `(k+1)`-th largest (see the
-    /// [module docs](self)).
+    /// [module docs](self)). Called by the provided [`merge`](Merge::merge):
     ///
     /// ```
     /// use shardfold::{Insert, Merge, TopK};
@@ -326,9 +323,8 @@ impl<T: Ord + Clone> Merge for TopK<T> {
     /// assert_eq!(a.total(), 7);
     /// # Ok::<(), shardfold::Error>(())
     /// ```
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
-        self.n = self.n.saturating_add(other.n); // checked above
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
+        self.n = self.n.saturating_add(other.n); // checked by check_merge
         for (item, &c) in &other.counters {
             match self.counters.get_mut(item) {
                 Some(mine) => *mine = mine.saturating_add(c),

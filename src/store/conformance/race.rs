@@ -66,10 +66,9 @@ impl Merge for IdSum {
             .ok_or(Error::Overflow { what: "IdSum" })
     }
 
-    fn merge(&mut self, other: &Self) -> Result<()> {
-        self.check_merge(other)?;
+    fn merge_unchecked(&mut self, other: &Self) -> Result<()> {
         self.ids.extend(other.ids.iter().copied());
-        self.sum += other.sum;
+        self.sum = self.sum.saturating_add(other.sum); // checked by check_merge
         Ok(())
     }
 }
@@ -103,7 +102,7 @@ impl Insert<TestEvent> for IdSum {
             .ok_or(Error::Overflow { what: "IdSum" })
     }
 
-    fn insert(&mut self, e: TestEvent) -> Result<()> {
+    fn insert_unchecked(&mut self, e: TestEvent) -> Result<()> {
         self.offer(e).map(drop)
     }
 }
