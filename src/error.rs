@@ -4,6 +4,8 @@
 //! documents *when* it happens, so callers can tell bad input (refuse it, keep going) from a
 //! contended store (retry later) from corrupted bytes (alert, keep the blob for inspection).
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 /// Result alias used throughout the crate.
@@ -140,12 +142,34 @@ pub enum Error {
     /// timed out, or returned something unexpected. The message never contains a password, a
     /// token or a URL with credentials. A write that failed this way may or may not have
     /// landed; the fold loop re-reads before retrying, so retrying is always safe.
-    #[error("{backend} store error: {message}")]
+    ///
+    /// `kind` tells whether retrying can help ([`StoreErrorKind::is_transient`]):
+    ///
+    /// | kind | what | retried by the fold loops |
+    /// |---|---|---|
+    /// | [`Connection`](StoreErrorKind::Connection) | refused, reset, dropped, closed; the client reconnects on the next call | yes |
+    /// | [`Timeout`](StoreErrorKind::Timeout) | no reply in time (a write may have landed) | yes |
+    /// | [`Busy`](StoreErrorKind::Busy) | the server refuses for now: loading, too many clients, out of memory, a serialization failure, a read-only replica during failover | yes |
+    /// | [`Other`](StoreErrorKind::Other) | not classified | yes (retrying is safe) |
+    /// | [`Auth`](StoreErrorKind::Auth) | authentication or permission refused | no |
+    /// | [`Rejected`](StoreErrorKind::Rejected) | the server refuses the command itself and will again: a key of another type (Redis `WRONGTYPE`), a script error, a missing table or column, a value it does not accept | no |
+    /// | [`Config`](StoreErrorKind::Config) | the client's configuration is invalid (a URL that does not parse) | no |
+    ///
+    /// [`Metric::fold`](crate::store::Metric::fold) and [`Series`](crate::store::Series)
+    /// appends retry the transient kinds with backoff, within their retry policy; a permanent
+    /// one fails the shard's events at once.
+    #[error("{backend} store error ({kind}): {message}")]
     Store {
         /// The backend (`"memory"`, `"sqlite"`, `"redis"`, `"postgres"`, `"nats"`).
         backend: &'static str,
+        /// What kind of failure: transient or permanent.
+        kind: StoreErrorKind,
         /// What went wrong, without secrets.
         message: String,
+        /// The backend client's own error, when there is one (downcast it with
+        /// [`StoreSource::downcast_ref`]).
+        #[source]
+        source: Option<StoreSource>,
     },
 
     /// The backend does not offer an operation a layout needs (for example listing keys by
@@ -195,12 +219,45 @@ pub enum Error {
 }
 
 impl Error {
-    /// Shorthand for [`Error::Store`].
+    /// Whether retrying the operation later may succeed: an [`Error::Store`] of a transient
+    /// [`StoreErrorKind`], or [`Error::Contended`]. Everything else fails the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Store { kind, .. } => kind.is_transient(),
+            Error::Contended { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Shorthand for [`Error::Store`] without a source.
     #[cfg(feature = "store")]
-    pub(crate) fn store(backend: &'static str, message: impl core::fmt::Display) -> Self {
+    pub(crate) fn store(
+        backend: &'static str,
+        kind: StoreErrorKind,
+        message: impl core::fmt::Display,
+    ) -> Self {
         Error::Store {
             backend,
+            kind,
             message: message.to_string(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Store`] caused by a backend client's error `cause`: its message is the cause's
+    /// (which must hold no secret), and it is kept as the source.
+    #[cfg(feature = "store")]
+    #[allow(dead_code)] // used by the backends, each behind its feature
+    pub(crate) fn store_from(
+        backend: &'static str,
+        kind: StoreErrorKind,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Store {
+            backend,
+            kind,
+            message: cause.to_string(),
+            source: Some(StoreSource(Arc::new(cause))),
         }
     }
 
@@ -231,3 +288,96 @@ impl Error {
         }
     }
 }
+
+/// What kind of failure an [`Error::Store`] is, and so whether retrying can help (see the
+/// table on [`Error::Store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The connection was refused, reset, dropped or closed (by the server's idle timeout, a
+    /// proxy, a network change, a frozen and thawed function instance). Transient: the client
+    /// reconnects on its next call.
+    Connection,
+    /// No reply in time. Transient; a write may have landed.
+    Timeout,
+    /// The server is up but refuses for now: loading its data, too many clients, out of
+    /// memory, a lock or serialization failure, a read-only replica during a failover.
+    /// Transient.
+    Busy,
+    /// Authentication or a permission was refused (Redis `NOAUTH`/`WRONGPASS`/`NOPERM`,
+    /// PostgreSQL SQLSTATE class 28 and 42501). Permanent.
+    Auth,
+    /// The server refuses the command itself and will again: a key holding another type
+    /// (Redis `WRONGTYPE`, or a key that is not a shardfold value), a script error, a missing
+    /// table or column (PostgreSQL class 42), a value it does not accept. Permanent.
+    Rejected,
+    /// The client's configuration is invalid (a URL that does not parse). Permanent.
+    Config,
+    /// Not classified. Retried as transient: a retry is always safe, and bounded.
+    Other,
+}
+
+impl StoreErrorKind {
+    /// Whether an error of this kind may pass on retry: [`Connection`](Self::Connection),
+    /// [`Timeout`](Self::Timeout), [`Busy`](Self::Busy) and [`Other`](Self::Other).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Self::Connection | Self::Timeout | Self::Busy | Self::Other
+        )
+    }
+}
+
+impl core::fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Connection => "connection",
+            Self::Timeout => "timeout",
+            Self::Busy => "busy",
+            Self::Auth => "auth",
+            Self::Rejected => "rejected",
+            Self::Config => "config",
+            Self::Other => "other",
+        })
+    }
+}
+
+/// The backend client's error behind an [`Error::Store`], shared so that [`Error`] stays
+/// `Clone`. Two sources are equal when they are the same error or print the same. `Debug`
+/// prints only what `Display` prints (the client's error message, which holds no secret).
+#[derive(Clone)]
+pub struct StoreSource(Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreSource {
+    /// The client's error as a `T` (for example `redis::RedisError` or
+    /// `tokio_postgres::Error`), if it is one.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl core::fmt::Display for StoreSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl core::fmt::Debug for StoreSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "StoreSource({:?})", self.0.to_string())
+    }
+}
+
+impl std::error::Error for StoreSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for StoreSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StoreSource {}

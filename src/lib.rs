@@ -23,7 +23,7 @@ pub use agg::{
 };
 pub use codec::{Codec, Limits, decode, encode};
 pub use dedup::{Deduped, Event, EventId, IdDedup, Offer, Outcome, SeqDedup, SeqNum, StreamRecord};
-pub use error::{Error, MergeError, Result};
+pub use error::{Error, MergeError, Result, StoreErrorKind, StoreSource};
 pub use merge::{Insert, Merge};
 #[cfg(feature = "derive")]
 pub use shardfold_derive::Aggregate;

@@ -62,7 +62,9 @@ async fn conformance_suite_over_tls() {
         Ok(ca) => RedisStore::connect_with_root_ca(&url, &ca).await,
         Err(e) => Err(shardfold::Error::Store {
             backend: "redis",
+            kind: shardfold::StoreErrorKind::Config,
             message: format!("{ca_file}: {e}"),
+            source: None,
         }),
     };
     let store: Arc<dyn KvStore> = match store {

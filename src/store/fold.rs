@@ -403,7 +403,7 @@ impl<A: Aggregate> Metric<A> {
                     tracing::debug!(metric = %self.name, shard, attempt, "write conflict, retrying");
                     last_store_error = None;
                 }
-                Err(e @ Error::Store { .. }) => {
+                Err(e @ Error::Store { .. }) if e.is_transient() => {
                     tracing::warn!(metric = %self.name, shard, attempt, error = %e, "store error, retrying");
                     last_store_error = Some(e);
                 }

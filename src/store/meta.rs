@@ -3,7 +3,7 @@
 
 use super::{KvStore, WriteOutcome};
 use crate::codec::{self, Codec, Limits, Reader, tags};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 
 /// The largest K a metric may have.
 pub(crate) const MAX_SHARDS: u32 = 4096;
@@ -92,7 +92,13 @@ pub(crate) async fn ensure(
             // another writer created it first: read theirs
             WriteOutcome::Conflict => match store.read(key).await? {
                 Some((bytes, _)) => codec::decode::<MetricMeta>(&bytes)?,
-                None => return Err(Error::store(store.backend(), "metadata key vanished")),
+                None => {
+                    return Err(Error::store(
+                        store.backend(),
+                        StoreErrorKind::Other,
+                        "metadata key vanished",
+                    ));
+                }
             },
         },
     };

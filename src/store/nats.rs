@@ -44,13 +44,15 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, push};
-use async_nats::jetstream::kv::{Config, Operation, Store, UpdateErrorKind};
-use async_nats::{Client, HeaderMap};
+use async_nats::jetstream::kv::{
+    Config, EntryError, EntryErrorKind, Operation, Store, UpdateError, UpdateErrorKind,
+};
+use async_nats::{Client, ConnectErrorKind, HeaderMap};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 
 const BACKEND: &str = "nats";
 
@@ -60,8 +62,53 @@ const HEADER_ROOM: usize = 4096;
 /// How long a listing waits for its next message before giving up.
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+/// The crate error for a client error `e`, keeping it as the source.
+fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+    Error::store_from(BACKEND, kind_of(&e), e)
+}
+
+/// Whether `e` may pass on retry (see [`StoreErrorKind`]): by the client's error kinds where
+/// it has them, else by the causes (I/O errors, timeouts, authorization).
+fn kind_of(e: &(dyn std::error::Error + 'static)) -> StoreErrorKind {
+    if let Some(e) = e.downcast_ref::<async_nats::ConnectError>() {
+        return match e.kind() {
+            ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
+                StoreErrorKind::Auth
+            }
+            ConnectErrorKind::ServerParse | ConnectErrorKind::Tls => StoreErrorKind::Config,
+            ConnectErrorKind::TimedOut => StoreErrorKind::Timeout,
+            _ => StoreErrorKind::Connection,
+        };
+    }
+    let keyed = match (
+        e.downcast_ref::<EntryError>(),
+        e.downcast_ref::<UpdateError>(),
+    ) {
+        (Some(e), _) => Some(matches!(e.kind(), EntryErrorKind::InvalidKey)),
+        (_, Some(e)) => Some(matches!(e.kind(), UpdateErrorKind::InvalidKey)),
+        _ => None,
+    };
+    if keyed == Some(true) {
+        return StoreErrorKind::Rejected;
+    }
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::TimedOut => StoreErrorKind::Timeout,
+                _ => StoreErrorKind::Connection,
+            };
+        }
+        let text = c.to_string().to_ascii_lowercase();
+        if text.contains("timed out") || text.contains("timeout") {
+            return StoreErrorKind::Timeout;
+        }
+        if text.contains("authorization") || text.contains("permissions violation") {
+            return StoreErrorKind::Auth;
+        }
+        cause = c.source();
+    }
+    StoreErrorKind::Other
 }
 
 /// A JetStream KV bucket (`nats://HOST:PORT/BUCKET`).
@@ -178,10 +225,15 @@ impl NatsStore {
         while pending > 0 {
             let message = tokio::time::timeout(LIST_TIMEOUT, messages.next())
                 .await
-                .map_err(|_| err("listing timed out"))?
-                .ok_or_else(|| err("listing ended early"))?
+                .map_err(|_| Error::store(BACKEND, StoreErrorKind::Timeout, "listing timed out"))?
+                .ok_or_else(|| {
+                    Error::store(BACKEND, StoreErrorKind::Connection, "listing ended early")
+                })?
                 .map_err(err)?;
-            pending = message.info().map_err(err)?.pending;
+            pending = message
+                .info()
+                .map_err(|e| Error::store(BACKEND, kind_of(&*e), e))?
+                .pending;
             if is_marker(message.headers.as_ref()) {
                 continue;
             }

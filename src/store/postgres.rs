@@ -30,7 +30,7 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 
 const BACKEND: &str = "postgres";
 
@@ -43,12 +43,62 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS shardfold_kv (
     key BYTEA PRIMARY KEY, version BIGINT NOT NULL, value BYTEA NOT NULL)";
 
-fn err(e: &tokio_postgres::Error) -> Error {
-    let message = match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    };
-    Error::store(BACKEND, message)
+/// The crate error for `e`, keeping it as the source; a server error's message is its own
+/// text and SQLSTATE (tokio-postgres prints only "db error").
+fn err(e: tokio_postgres::Error) -> Error {
+    let kind = kind_of(&e);
+    let db_message = e
+        .as_db_error()
+        .map(|db| format!("{} ({})", db.message(), db.code().code()));
+    let mut error = Error::store_from(BACKEND, kind, e);
+    if let (Some(db_message), Error::Store { message, .. }) = (db_message, &mut error) {
+        *message = db_message;
+    }
+    error
+}
+
+/// Whether `e` may pass on retry (see [`StoreErrorKind`]): by SQLSTATE for the server's
+/// errors, else by what failed on the client.
+fn kind_of(e: &tokio_postgres::Error) -> StoreErrorKind {
+    if let Some(db) = e.as_db_error() {
+        return sqlstate_kind(db.code().code());
+    }
+    if e.is_closed() {
+        return StoreErrorKind::Connection;
+    }
+    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    if let Some(io) = io {
+        return match io.kind() {
+            std::io::ErrorKind::TimedOut => StoreErrorKind::Timeout,
+            _ => StoreErrorKind::Connection,
+        };
+    }
+    // tokio-postgres's error kinds are private: tell them by their fixed messages
+    match e.to_string().as_str() {
+        "timeout waiting for server" => StoreErrorKind::Timeout,
+        "error connecting to server" | "error communicating with the server" => {
+            StoreErrorKind::Connection
+        }
+        "authentication error" => StoreErrorKind::Auth,
+        "invalid connection string" | "invalid configuration" => StoreErrorKind::Config,
+        _ => StoreErrorKind::Other,
+    }
+}
+
+/// The kind of a server error by its SQLSTATE (PostgreSQL manual, appendix A).
+fn sqlstate_kind(code: &str) -> StoreErrorKind {
+    match code {
+        "42501" => StoreErrorKind::Auth,           // insufficient_privilege
+        "57014" => StoreErrorKind::Timeout,        // query_canceled (statement_timeout)
+        "55P03" | "25006" => StoreErrorKind::Busy, // lock_not_available, read-only (standby)
+        _ => match code.get(..2) {
+            Some("08" | "57") => StoreErrorKind::Connection, // connection, shutdown, idle timeout
+            Some("28") => StoreErrorKind::Auth,
+            Some("40" | "53") => StoreErrorKind::Busy, // serialization, deadlock, resources
+            Some("0A" | "22" | "23" | "3D" | "3F" | "42" | "44") => StoreErrorKind::Rejected,
+            _ => StoreErrorKind::Other,
+        },
+    }
 }
 
 /// A PostgreSQL database (`postgres://…`), over one pipelined connection, dialed again after
@@ -89,7 +139,7 @@ impl PostgresStore {
     /// [`Error::Store`] when the URL does not parse, or the server cannot be reached or
     /// refuses (never repeating the connection string).
     pub async fn connect(url: &str) -> Result<Self> {
-        let mut config: Config = url.parse().map_err(|e| err(&e))?;
+        let mut config: Config = url.parse().map_err(err)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -106,17 +156,17 @@ impl PostgresStore {
     /// Opens a connection (creating the table first when `create_table`) and prepares the
     /// statements on it.
     async fn dial(&self, create_table: bool) -> Result<Arc<Session>> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| err(&e))?;
+        let (client, connection) = self.config.connect(NoTls).await.map_err(err)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(error = %err(&e), "postgres connection closed; the next call reconnects");
+                tracing::debug!(error = %err(e), "postgres connection closed; the next call reconnects");
             }
         });
         if create_table && let Err(e) = client.batch_execute(TABLE).await {
             // concurrent CREATE TABLE IF NOT EXISTS can race on the catalog: the table exists
             let code = e.as_db_error().map(|d| d.code().code().to_owned());
             if !matches!(code.as_deref(), Some("23505" | "42P07")) {
-                return Err(err(&e));
+                return Err(err(e));
             }
         }
         let prepare = |sql| client.prepare(sql);
@@ -134,8 +184,7 @@ impl PostgresStore {
         let list_from = prepare("SELECT key FROM shardfold_kv WHERE key >= $1 ORDER BY key");
         let delete = prepare("DELETE FROM shardfold_kv WHERE key = $1");
         let (read, create, update, list_range, list_from, delete) =
-            tokio::try_join!(read, create, update, list_range, list_from, delete)
-                .map_err(|e| err(&e))?;
+            tokio::try_join!(read, create, update, list_range, list_from, delete).map_err(err)?;
         Ok(Arc::new(Session {
             client,
             read,
@@ -177,15 +226,12 @@ impl KvStore for PostgresStore {
     fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
         Box::pin(async move {
             let s = self.session().await?;
-            let row = s
-                .client
-                .query_opt(&s.read, &[&key])
-                .await
-                .map_err(|e| err(&e))?;
+            let row = s.client.query_opt(&s.read, &[&key]).await.map_err(err)?;
             let Some(row) = row else { return Ok(None) };
-            let value: Vec<u8> = row.try_get(0).map_err(|e| err(&e))?;
-            let version: i64 = row.try_get(1).map_err(|e| err(&e))?;
-            let version = u64::try_from(version).map_err(|e| Error::store(BACKEND, e))?;
+            let value: Vec<u8> = row.try_get(0).map_err(err)?;
+            let version: i64 = row.try_get(1).map_err(err)?;
+            let version = u64::try_from(version)
+                .map_err(|e| Error::store_from(BACKEND, StoreErrorKind::Rejected, e))?;
             Ok(Some((value, version)))
         })
     }
@@ -198,7 +244,7 @@ impl KvStore for PostgresStore {
                 .client
                 .execute(&s.create, &[&key, &value])
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(err)?;
             Ok(written_if(n == 1, 1))
         })
     }
@@ -219,7 +265,7 @@ impl KvStore for PostgresStore {
                 .client
                 .execute(&s.update, &[&value, &key, &exp])
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(err)?;
             Ok(written_if(n == 1, expected + 1))
         })
     }
@@ -234,21 +280,15 @@ impl KvStore for PostgresStore {
                 }
                 None => s.client.query(&s.list_from, &[&prefix]).await,
             }
-            .map_err(|e| err(&e))?;
-            rows.iter()
-                .map(|row| row.try_get(0).map_err(|e| err(&e)))
-                .collect()
+            .map_err(err)?;
+            rows.iter().map(|row| row.try_get(0).map_err(err)).collect()
         })
     }
 
     fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let s = self.session().await?;
-            let n = s
-                .client
-                .execute(&s.delete, &[&key])
-                .await
-                .map_err(|e| err(&e))?;
+            let n = s.client.execute(&s.delete, &[&key]).await.map_err(err)?;
             Ok(n == 1)
         })
     }

@@ -48,11 +48,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError, Script};
+use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, Script, ServerErrorKind};
 
 use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 
 const BACKEND: &str = "redis";
 
@@ -85,8 +85,51 @@ local n = tonumber(v) + 1
 redis.call('HSET', KEYS[1], 'v', n, 'd', ARGV[2])
 return n";
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+fn err(e: RedisError) -> Error {
+    Error::store_from(BACKEND, kind_of(&e), e)
+}
+
+/// An error of this store's own checks: the key holds something else, or is reserved.
+fn rejected(message: &str) -> Error {
+    Error::store(BACKEND, StoreErrorKind::Rejected, message)
+}
+
+/// Whether `e` may pass on retry (see [`StoreErrorKind`]).
+fn kind_of(e: &RedisError) -> StoreErrorKind {
+    if e.is_timeout() {
+        return StoreErrorKind::Timeout;
+    }
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        return StoreErrorKind::Connection;
+    }
+    match e.kind() {
+        ErrorKind::AuthenticationFailed | ErrorKind::Server(ServerErrorKind::NoPerm) => {
+            StoreErrorKind::Auth
+        }
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly,
+        ) => StoreErrorKind::Busy,
+        ErrorKind::Server(ServerErrorKind::ResponseError)
+            if e.detail()
+                .is_some_and(|d| d.contains("max number of clients")) =>
+        {
+            StoreErrorKind::Busy
+        }
+        ErrorKind::Server(_) | ErrorKind::UnexpectedReturnType => StoreErrorKind::Rejected,
+        ErrorKind::Parse => StoreErrorKind::Connection,
+        ErrorKind::InvalidClientConfig => StoreErrorKind::Config,
+        ErrorKind::Extension => match e.code() {
+            Some("WRONGTYPE" | "NOSCRIPT" | "NOTBUSY") => StoreErrorKind::Rejected,
+            Some("NOAUTH" | "WRONGPASS") => StoreErrorKind::Auth,
+            Some("OOM" | "BUSY" | "MISCONF" | "NOREPLICAS" | "LOADING") => StoreErrorKind::Busy,
+            _ => StoreErrorKind::Other,
+        },
+        _ => StoreErrorKind::Other,
+    }
 }
 
 /// A Redis server (`redis://HOST:PORT[/DB]`), over one multiplexed connection, dialed again
@@ -237,7 +280,7 @@ fn index_of(key: &[u8]) -> Vec<u8> {
 fn index_and_check(key: &[u8]) -> Result<Vec<u8>> {
     let index = index_of(key);
     if index == key {
-        return Err(err("reserved key (a shardfold list index)"));
+        return Err(rejected("reserved key (a shardfold list index)"));
     }
     Ok(index)
 }
@@ -267,7 +310,7 @@ impl KvStore for RedisStore {
             match (v, d) {
                 (Some(v), Some(d)) => Ok(Some((d, v))),
                 (None, None) => Ok(None),
-                _ => Err(err("key is not a shardfold hash (fields v, d)")),
+                _ => Err(rejected("key is not a shardfold hash (fields v, d)")),
             }
         })
     }

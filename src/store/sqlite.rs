@@ -14,19 +14,35 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::memory::prefix_end;
 use super::{KvStore, StoreFuture, Version, WriteOutcome, check_size, written_if};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 
 const BACKEND: &str = "sqlite";
 
 /// Largest value: SQLite's default `SQLITE_MAX_LENGTH` (1 000 000 000 bytes).
 const MAX_VALUE: usize = 1_000_000_000;
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::store(BACKEND, e)
+/// The crate error for a client error `e`, keeping it as the source.
+fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+    let kind = match (&e as &dyn std::error::Error).downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::OutOfMemory => {
+                StoreErrorKind::Busy
+            }
+            ErrorCode::PermissionDenied
+            | ErrorCode::ReadOnly
+            | ErrorCode::AuthorizationForStatementDenied => StoreErrorKind::Auth,
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt | ErrorCode::TooBig => {
+                StoreErrorKind::Rejected
+            }
+            _ => StoreErrorKind::Other,
+        },
+        _ => StoreErrorKind::Other,
+    };
+    Error::store_from(BACKEND, kind, e)
 }
 
 /// A SQLite database file (`sqlite://PATH`).

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::error::Error;
+use crate::error::{Error, StoreErrorKind};
 use crate::store::{KvStore, StoreFuture, Version, WriteOutcome};
 
 /// What a [`CountingStore`] has seen since it was made or [reset](CountingStore::reset).
@@ -163,6 +163,7 @@ impl LostReplyStore {
             if n % 2 == 1 && self.also_fail_before {
                 return Err(Error::store(
                     "lost-reply",
+                    StoreErrorKind::Connection,
                     "injected: failed before sending",
                 ));
             }
@@ -171,6 +172,7 @@ impl LostReplyStore {
                 self.lost.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::store(
                     "lost-reply",
+                    StoreErrorKind::Timeout,
                     "injected: write applied, reply lost",
                 ));
             }

@@ -25,7 +25,7 @@ use super::{KvStore, WriteOutcome};
 use crate::Aggregate;
 use crate::codec;
 use crate::dedup::{Event, Outcome};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreErrorKind};
 use crate::merge::Insert;
 
 pub use base::Tally;
@@ -266,7 +266,11 @@ where
                 WriteOutcome::Conflict => match self.store.read(&key).await? {
                     Some((bytes, _)) => codec::decode::<SeriesMeta>(&bytes)?,
                     None => {
-                        return Err(Error::store(self.store.backend(), "metadata key vanished"));
+                        return Err(Error::store(
+                            self.store.backend(),
+                            StoreErrorKind::Other,
+                            "metadata key vanished",
+                        ));
                     }
                 },
             },
@@ -425,7 +429,7 @@ where
         for attempt in 1..=policy.max_attempts {
             match self.store.create(key, bytes).await {
                 Ok(_) => return Ok(()),
-                Err(e @ Error::Store { .. }) => {
+                Err(e @ Error::Store { .. }) if e.is_transient() => {
                     tracing::warn!(series = %self.name, attempt, error = %e, "append failed, retrying");
                     last = Some(e);
                 }
@@ -435,7 +439,13 @@ where
                 policy.sleep(attempt).await;
             }
         }
-        Err(last.unwrap_or_else(|| Error::store(self.store.backend(), "append gave up")))
+        Err(last.unwrap_or_else(|| {
+            Error::store(
+                self.store.backend(),
+                StoreErrorKind::Other,
+                "append gave up",
+            )
+        }))
     }
 
     /// Compacts some of the buckets just appended to — each with probability
