@@ -1,7 +1,6 @@
 //! `#[derive(Aggregate)]` for [shardfold](https://docs.rs/shardfold): use it through shardfold's
 //! `derive` feature (`use shardfold::Aggregate;`), not directly.
-#![forbid(unsafe_code)]
-#![deny(missing_docs)]
+// lints: the workspace's [lints] table (Cargo.toml)
 
 use proc_macro::TokenStream;
 
