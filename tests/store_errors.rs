@@ -4,8 +4,6 @@
 //! and on the real servers (Redis `WRONGTYPE`, a PostgreSQL check constraint).
 #![cfg(feature = "testkit")]
 
-#[path = "series_common/mod.rs"]
-mod series_common;
 mod store_common;
 
 use std::collections::BTreeSet;
@@ -18,6 +16,7 @@ use shardfold::store::{
     EventOutcome, KvStore, ManualClock, MemoryStore, Metric, StoreFuture, Version, WriteOutcome,
 };
 use shardfold::{Error, StoreErrorKind};
+use store_common::series_common;
 
 /// Fails the first `failures` calls (reads, creates, updates) on keys `fails` selects with an
 /// `Error::Store` of `kind`; everything else goes to an in-memory store.
