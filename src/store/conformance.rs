@@ -6,6 +6,7 @@
 //! prefix with deletes (alone and racing creates). The fold-level checks (a lost reply, a
 //! many-writer race with duplicates, across tasks and OS processes) are in [`race`]. The checks panic with a message on failure, like assertions.
 
+pub mod faults;
 pub mod listing;
 pub mod race;
 mod wrappers;
@@ -18,6 +19,7 @@ use crate::codec;
 use crate::error::Error;
 use crate::{Count, Insert};
 
+pub use faults::{FaultCounts, FaultPlan, FaultStore};
 pub use listing::{list_and_delete, list_delete_race};
 pub use race::{IdSum, TestEvent};
 pub use wrappers::{CountingStore, Counts, LostReplyStore};

@@ -41,6 +41,22 @@ pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
+/// The `(fingerprint, event time)` of each event of a stored record whose values are `V`,
+/// and the count of late events the record carries: what a simulation's oracle needs to know
+/// which events a record that landed in the store holds.
+///
+/// # Errors
+///
+/// Every decode error of the record.
+pub fn record_events<V>(bytes: &[u8]) -> Result<(Vec<(u64, u64)>, u64)>
+where
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let record = codec::decode::<Record<V>>(bytes)?;
+    let events = record.events.iter().map(|&(fp, t, _)| (fp, t)).collect();
+    Ok((events, record.late))
+}
+
 /// A value of every series type, built from fixed inputs: `(file name, envelope)`.
 pub fn goldens() -> Vec<(&'static str, Vec<u8>)> {
     let meta = SeriesMeta {
