@@ -172,6 +172,36 @@ pub enum Error {
         source: Option<StoreSource>,
     },
 
+    /// A value read from the store does not decode — corrupted or truncated bytes, or a value
+    /// of another type written under the key. Names the metric and the store key (which names
+    /// the shard: `<metric>/<k>` for a `store::Metric`, `<series>/b/…` and `<series>/r/…` for
+    /// a `store::Series` bucket) and keeps the decoding
+    /// error. Only that shard's events fail, and the partial queries
+    /// (`Metric::query_readable`, `Series::query_range_readable`) answer from the rest; the
+    /// value is left as it is (see the layouts' repair notes).
+    #[error("metric {metric}: stored value {key} is damaged: {cause}")]
+    Damaged {
+        /// The metric or series.
+        metric: String,
+        /// The store key of the damaged value (lossy UTF-8).
+        key: String,
+        /// Why it does not decode.
+        cause: Box<Error>,
+    },
+
+    /// A shard that had been written is absent from the store — flushed, evicted by a memory
+    /// policy (Redis `maxmemory`), deleted by hand. Its data is lost; the fold refuses to take
+    /// it for an empty shard (that would hide the loss and fold redeliveries a second time
+    /// into a fresh state). `Metric::accept_vanished` acknowledges the loss; then replay the
+    /// shard's events from the source.
+    #[error("metric {metric}: shard value {key} vanished from the store (it had been written)")]
+    Vanished {
+        /// The metric.
+        metric: String,
+        /// The store key that vanished (lossy UTF-8).
+        key: String,
+    },
+
     /// The backend does not offer an operation a layout needs (for example listing keys by
     /// prefix); nothing was written.
     #[error("{backend} store does not implement {operation}")]
@@ -195,6 +225,20 @@ pub enum Error {
         skew_ms: u64,
     },
 
+    /// A fold ran out of time: its deadline (the metric's default, or the one the caller
+    /// passed — e.g. the Lambda context's remaining time) passed before these events were
+    /// applied. Redeliver them: a write that landed just before the deadline makes the
+    /// redelivery a duplicate, never a double count.
+    #[error(
+        "metric {metric}: fold deadline of {deadline_ms} ms passed before the events were applied"
+    )]
+    DeadlineExceeded {
+        /// The metric or series.
+        metric: String,
+        /// The time the fold was given, in milliseconds.
+        deadline_ms: u64,
+    },
+
     /// A conditional write kept losing to concurrent writers: the fold loop gave up on one
     /// shard of a metric after its bounded number of attempts. Nothing of that shard's part of
     /// the batch was applied; fold the same events again later (dedup makes that safe).
@@ -210,7 +254,9 @@ pub enum Error {
 
     // ----- bugs -----
     /// An invariant of the crate did not hold: a branch its own checks make impossible was
-    /// taken. Nothing was changed. This is a bug in shardfold; please report it with the reason.
+    /// taken. Usually nothing was changed, but an internal error from a `*_unchecked` merge or
+    /// insert may leave the value partly changed: discard it. This is a bug in shardfold;
+    /// please report it with the reason.
     #[error("internal error (a shardfold bug): {reason}")]
     Internal {
         /// Which invariant failed.
@@ -224,7 +270,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Store { kind, .. } => kind.is_transient(),
-            Error::Contended { .. } => true,
+            Error::Contended { .. } | Error::DeadlineExceeded { .. } => true,
             _ => false,
         }
     }
@@ -266,6 +312,16 @@ impl Error {
     pub(crate) fn internal(reason: &'static str) -> Self {
         debug_assert!(false, "internal error: {reason}");
         Error::Internal { reason }
+    }
+
+    /// [`Error::Damaged`]: the value at `key` of `metric` fails to decode with `cause`.
+    #[cfg(feature = "store")]
+    pub(crate) fn damaged(metric: &str, key: &[u8], cause: Error) -> Self {
+        Error::Damaged {
+            metric: metric.to_owned(),
+            key: String::from_utf8_lossy(key).into_owned(),
+            cause: Box::new(cause),
+        }
     }
 
     /// Shorthand for [`Error::InvalidState`].

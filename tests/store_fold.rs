@@ -131,7 +131,11 @@ async fn a_metric_is_k_keys_and_query_merges_them() {
     let events: Vec<TestEvent> = (0..500).map(TestEvent::new).collect();
     let report = m.fold(&events).await.unwrap();
     assert!(report.is_complete());
-    assert_eq!(mem.len(), 17, "16 shards + meta");
+    assert_eq!(
+        mem.len(),
+        18,
+        "16 shards + meta + the record of which shards were written"
+    );
     let snap = m.snapshot().await.unwrap();
     assert_eq!(snap.len(), 16);
     assert_eq!(m.query().await.unwrap(), race::oracle(&events));
@@ -204,6 +208,7 @@ async fn endless_conflicts_end_in_contended_with_nothing_applied() {
         max_attempts: 4,
         base_delay: Duration::from_micros(10),
         max_delay: Duration::from_millis(1),
+        ..RetryPolicy::default()
     };
     let m = Metric::<IdSum>::open(store, "hot", 2)
         .await

@@ -52,6 +52,9 @@ pub const SERIES_BASE: u16 = 0x0034;
 pub const SERIES_CURSOR: u16 = 0x0035;
 /// The fingerprints of the events folded into one series base.
 pub const SERIES_IDS: u16 = 0x0036;
+/// Which shards of a stored metric have been written (`<metric>/present`): a shard key
+/// that vanished is reported, not taken for an empty shard.
+pub const STORE_PRESENCE: u16 = 0x0037;
 /// [`Keyed`](crate::Keyed): one aggregate per group-by key; the aggregate's tag is in its
 /// parameter block.
 pub const KEYED: u16 = 0x0040;
@@ -68,7 +71,7 @@ pub const TUPLE4: u16 = 0x00F4;
 pub const STRUCT: u16 = 0x00F8;
 
 /// Every tag this build defines, ascending.
-pub const ALL: [u16; 30] = [
+pub const ALL: [u16; 31] = [
     COUNT,
     SUM_I64,
     SUM_F64,
@@ -93,6 +96,7 @@ pub const ALL: [u16; 30] = [
     SERIES_BASE,
     SERIES_CURSOR,
     SERIES_IDS,
+    STORE_PRESENCE,
     CONFORMANCE_ID_SUM,
     KEYED,
     TUPLE2,
@@ -135,6 +139,7 @@ pub fn name(tag: u16) -> &'static str {
         SERIES_BASE => "series base",
         SERIES_CURSOR => "series cursor",
         SERIES_IDS => "series fingerprint set",
+        STORE_PRESENCE => "metric shard presence",
         KEYED => "Keyed",
         CONFORMANCE_ID_SUM => "conformance IdSum",
         TUPLE2 => "tuple of 2",

@@ -21,15 +21,21 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of any sleep.
     pub max_delay: Duration,
+    /// How long one fold may take, retries and the compactions it runs included: past it, the
+    /// events not yet applied come back `Failed` with [`Error::DeadlineExceeded`] (redeliver
+    /// them). Default 10 s — well under a Lambda function's usual timeout; a handler passes its
+    /// own remaining time with `Metric::fold_by` / `Series::fold_by`.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 16 attempts, 2 ms first bound, 500 ms cap.
+    /// 16 attempts, 2 ms first bound, 500 ms cap, a 10 s deadline per fold.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 16,
             base_delay: Duration::from_millis(2),
             max_delay: Duration::from_millis(500),
+            deadline: Duration::from_secs(10),
         }
     }
 }
@@ -39,12 +45,19 @@ impl RetryPolicy {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] when `max_attempts` is 0 or `base_delay > max_delay`.
+    /// [`Error::InvalidParameter`] when `max_attempts` is 0, `deadline` is zero or
+    /// `base_delay > max_delay`.
     pub fn validate(&self) -> Result<()> {
         if self.max_attempts == 0 {
             return Err(Error::InvalidParameter {
                 name: "max_attempts",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if self.deadline.is_zero() {
+            return Err(Error::InvalidParameter {
+                name: "deadline",
+                reason: "must be more than zero".into(),
             });
         }
         if self.base_delay > self.max_delay {

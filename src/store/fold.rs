@@ -218,6 +218,9 @@ pub struct Metric<A> {
     /// The state a shard starts from before its first write (carries the parameters: window
     /// width, dedup horizon, sketch precision, …).
     template: A,
+    /// Shards this handle knows were written (marked in `<metric>/present`): an absent one of
+    /// them has vanished.
+    known: std::sync::Mutex<Vec<bool>>,
 }
 
 impl<A> std::fmt::Debug for Metric<A> {
@@ -272,6 +275,7 @@ impl<A: Aggregate> Metric<A> {
             shards,
             policy: RetryPolicy::default(),
             template,
+            known: std::sync::Mutex::new(vec![false; shards as usize]),
         })
     }
 
@@ -330,7 +334,9 @@ impl<A: Aggregate> Metric<A> {
         self.store.metric_key(&self.name, &k.to_string())
     }
 
-    /// Folds a batch; see the [module docs](self). Never half-applies a shard.
+    /// Folds a batch; see the [module docs](self). Never half-applies a shard. Gives up on a
+    /// shard at the retry policy's [`deadline`](RetryPolicy::deadline): its events come back
+    /// `Failed` with [`Error::DeadlineExceeded`].
     ///
     /// # Errors
     ///
@@ -339,6 +345,28 @@ impl<A: Aggregate> Metric<A> {
     where
         A: FoldState<E>,
     {
+        let deadline = std::time::Instant::now() + self.policy.deadline;
+        self.fold_by(events, deadline).await
+    }
+
+    /// As [`fold`](Self::fold), giving up at `deadline` — for example the Lambda context's
+    /// deadline less the time the handler needs to answer. Events of shards not written by
+    /// then come back `Failed` with [`Error::DeadlineExceeded`]: redeliver them (a write that
+    /// landed just before the deadline makes the redelivery a duplicate, never a double
+    /// count).
+    ///
+    /// # Errors
+    ///
+    /// None at batch level today; per-event failures are in the report.
+    pub async fn fold_by<E: ShardKey + Clone>(
+        &self,
+        events: &[E],
+        deadline: std::time::Instant,
+    ) -> Result<FoldReport>
+    where
+        A: FoldState<E>,
+    {
+        let given = deadline.saturating_duration_since(std::time::Instant::now());
         let mut by_shard: Vec<Indexed<'_, E>> = vec![Vec::new(); self.shards as usize];
         for (i, e) in events.iter().enumerate() {
             let k = (e.shard_key() % u64::from(self.shards)) as usize;
@@ -346,11 +374,20 @@ impl<A: Aggregate> Metric<A> {
                 part.push((i, e));
             }
         }
+        let touched: Vec<u32> = (0..self.shards)
+            .filter(|&k| by_shard.get(k as usize).is_some_and(|p| !p.is_empty()))
+            .collect();
+        if let Err(e) = self.learn_presence(&touched).await {
+            let outcomes = events.iter().map(|_| EventOutcome::Failed(e.clone()));
+            return Ok(FoldReport {
+                outcomes: outcomes.collect(),
+            });
+        }
         let work = by_shard
             .iter()
             .enumerate()
             .filter(|(_, part)| !part.is_empty())
-            .map(|(k, part)| self.fold_shard(k as u32, part));
+            .map(|(k, part)| self.fold_shard(k as u32, part, given));
         let mut outcomes = vec![None; events.len()];
         for (i, outcome) in join_all(work).await.into_iter().flatten() {
             if let Some(slot) = outcomes.get_mut(i) {
@@ -373,17 +410,26 @@ impl<A: Aggregate> Metric<A> {
         &self,
         shard: u32,
         events: &[(usize, &E)],
+        given: std::time::Duration,
     ) -> Vec<(usize, EventOutcome)>
     where
         A: FoldState<E>,
     {
-        match self.retry_shard(shard, events).await {
-            Ok(outcomes) => outcomes,
-            Err(e) => events
-                .iter()
-                .map(|(i, _)| (*i, EventOutcome::Failed(e.clone())))
-                .collect(),
-        }
+        let e = match tokio::time::timeout(given, self.retry_shard(shard, events)).await {
+            Ok(Ok(outcomes)) => {
+                self.mark_written(shard).await;
+                return outcomes;
+            }
+            Ok(Err(e)) => e,
+            Err(_) => {
+                tracing::warn!(metric = %self.name, shard, "fold deadline passed");
+                deadline_exceeded(&self.name, given)
+            }
+        };
+        events
+            .iter()
+            .map(|(i, _)| (*i, EventOutcome::Failed(e.clone())))
+            .collect()
     }
 
     async fn retry_shard<E: Clone>(&self, shard: u32, events: &[(usize, &E)]) -> Result<Outcomes>
@@ -394,7 +440,7 @@ impl<A: Aggregate> Metric<A> {
         let mut last_store_error = None;
         for attempt in 1..=self.policy.max_attempts {
             let span = tracing::debug_span!("fold", metric = %self.name, shard, attempt);
-            match self.attempt(&key, events).instrument(span).await {
+            match self.attempt(shard, &key, events).instrument(span).await {
                 Ok(Some(outcomes)) => {
                     trace_done(&self.name, shard, attempt, &outcomes);
                     return Ok(outcomes);
@@ -424,6 +470,7 @@ impl<A: Aggregate> Metric<A> {
     /// One read-fold-write attempt: `Ok(None)` on a conflict.
     async fn attempt<E: Clone>(
         &self,
+        shard: u32,
         key: &[u8],
         events: &[(usize, &E)],
     ) -> Result<Option<Outcomes>>
@@ -431,6 +478,12 @@ impl<A: Aggregate> Metric<A> {
         A: FoldState<E>,
     {
         let (mut state, stored) = self.read_state(key).await?;
+        if stored.is_none() && self.is_known(shard) {
+            return Err(Error::Vanished {
+                metric: self.name.clone(),
+                key: String::from_utf8_lossy(key).into_owned(),
+            });
+        }
         let outcomes: Outcomes = events
             .iter()
             .map(|(i, e)| {
@@ -461,11 +514,78 @@ impl<A: Aggregate> Metric<A> {
         })
     }
 
+    fn presence_key(&self) -> Vec<u8> {
+        self.store.metric_key(&self.name, "present")
+    }
+
+    fn is_known(&self, shard: u32) -> bool {
+        self.known
+            .lock()
+            .map(|k| k.get(shard as usize).copied().unwrap_or(false))
+            .unwrap_or(false)
+    }
+
+    fn set_known(&self, shard: u32, on: bool) {
+        if let Ok(mut k) = self.known.lock()
+            && let Some(slot) = k.get_mut(shard as usize)
+        {
+            *slot = on;
+        }
+    }
+
+    /// Reads `<metric>/present` once when a shard of `shards` is not yet known to this handle.
+    async fn learn_presence(&self, shards: &[u32]) -> Result<()> {
+        if shards.iter().all(|&k| self.is_known(k)) {
+            return Ok(());
+        }
+        let (p, _) = super::presence::read(&*self.store, &self.presence_key(), self.shards).await?;
+        for &k in shards {
+            if p.has(k) {
+                self.set_known(k, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a successful write of `shard`: marks it written in `<metric>/present` unless this
+    /// handle knows it is. A failure is logged — the next fold of the shard marks it.
+    async fn mark_written(&self, shard: u32) {
+        if self.is_known(shard) {
+            return;
+        }
+        let key = self.presence_key();
+        match super::presence::mark(&*self.store, &self.name, &key, self.shards, shard, true).await
+        {
+            Ok(()) => self.set_known(shard, true),
+            Err(e) => {
+                tracing::warn!(metric = %self.name, shard, error = %e, "could not mark shard written");
+            }
+        }
+    }
+
+    /// Acknowledges that shard `shard` vanished ([`Error::Vanished`]): clears its mark, so
+    /// the next fold starts it empty. Replay the shard's events from the source afterwards
+    /// (they fold once: the fresh shard remembers none of them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]; [`Error::Contended`] if the presence record stays contended.
+    pub async fn accept_vanished(&self, shard: u32) -> Result<()> {
+        let key = self.presence_key();
+        super::presence::mark(&*self.store, &self.name, &key, self.shards, shard, false).await?;
+        self.set_known(shard, false);
+        Ok(())
+    }
+
     /// The shard's state, and its stored bytes and version if it exists.
     async fn read_state(&self, key: &[u8]) -> Result<(A, Option<(Vec<u8>, Version)>)> {
         Ok(match self.store.read(key).await? {
             None => (self.template.clone(), None),
-            Some((bytes, v)) => (codec::decode::<A>(&bytes)?, Some((bytes, v))),
+            Some((bytes, v)) => {
+                let state =
+                    codec::decode::<A>(&bytes).map_err(|e| Error::damaged(&self.name, key, e))?;
+                (state, Some((bytes, v)))
+            }
         })
     }
 
@@ -474,13 +594,61 @@ impl<A: Aggregate> Metric<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`]; decode errors of a stored shard; merge errors.
+    /// [`Error::Store`]; [`Error::Damaged`] naming the first shard key whose value does not
+    /// decode, or [`Error::Vanished`] for a written shard now absent (see
+    /// [`query_readable`](Self::query_readable) for an answer from the other shards); merge
+    /// errors.
     pub async fn query(&self) -> Result<A> {
-        let snapshot = self.snapshot().await?;
-        if snapshot.is_empty() {
-            return Ok(self.template.clone());
+        let readable = self.query_readable().await?;
+        match readable.unreadable.into_iter().next() {
+            Some(damaged) => Err(damaged),
+            None => Ok(readable.value),
         }
-        snapshot.state::<A>()
+    }
+
+    /// As [`query`](Self::query), but a shard whose value does not decode is left out and
+    /// listed ([`Error::Damaged`], naming its key) instead of failing the whole query, and so
+    /// is a shard that was written but is now absent ([`Error::Vanished`], see
+    /// [`accept_vanished`](Self::accept_vanished)): the answer then covers the other shards'
+    /// events only.
+    ///
+    /// **Repair.** A damaged shard also fails the folds of its events (they come back
+    /// `Failed` with [`Error::Damaged`], nothing is lost). To repair: keep its bytes for
+    /// inspection, delete the key (`KvStore::delete`), acknowledge the loss with
+    /// [`accept_vanished`](Self::accept_vanished) — the shard restarts empty — and replay the
+    /// source for that shard: the fresh shard remembers none of its events, so each folds once
+    /// and the answer is exact again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]; merge errors.
+    pub async fn query_readable(&self) -> Result<Readable<A>> {
+        let snapshot = self.snapshot().await?;
+        let mut value: Option<A> = None;
+        let mut unreadable = Vec::new();
+        if (snapshot.len() as u32) < self.shards {
+            let (p, _) =
+                super::presence::read(&*self.store, &self.presence_key(), self.shards).await?;
+            for k in (0..self.shards).filter(|&k| p.has(k) && snapshot.shard(k).is_none()) {
+                unreadable.push(Error::Vanished {
+                    metric: self.name.clone(),
+                    key: String::from_utf8_lossy(&self.shard_store_key(k)).into_owned(),
+                });
+            }
+        }
+        for (k, shard) in snapshot.iter() {
+            match codec::decode::<A>(&shard.state) {
+                Ok(state) => match &mut value {
+                    Some(acc) => acc.merge(&state)?,
+                    None => value = Some(state),
+                },
+                Err(e) => unreadable.push(Error::damaged(&self.name, &self.shard_store_key(k), e)),
+            }
+        }
+        Ok(Readable {
+            value: value.unwrap_or_else(|| self.template.clone()),
+            unreadable,
+        })
     }
 
     /// Reads the K shards concurrently into a [`Snapshot`] (shard → version, state bytes).
@@ -501,7 +669,31 @@ impl<A: Aggregate> Metric<A> {
     }
 }
 
+/// A query's answer from the readable part of a metric, and what could not be read.
+#[derive(Debug, Clone)]
+pub struct Readable<T> {
+    /// The answer from every readable shard or bucket.
+    pub value: T,
+    /// One [`Error::Damaged`] per value left out (empty: the answer is complete).
+    pub unreadable: Vec<Error>,
+}
+
+impl<T> Readable<T> {
+    /// Whether nothing was left out.
+    pub fn is_complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+}
+
 type Outcomes = Vec<(usize, EventOutcome)>;
+
+/// [`Error::DeadlineExceeded`] for a fold of `metric` given `given`.
+pub(crate) fn deadline_exceeded(metric: &str, given: std::time::Duration) -> Error {
+    Error::DeadlineExceeded {
+        metric: metric.to_owned(),
+        deadline_ms: u64::try_from(given.as_millis()).unwrap_or(u64::MAX),
+    }
+}
 
 /// One event per shard written: how many events were folded, duplicate, late or refused.
 fn trace_done(metric: &str, shard: u32, attempt: u32, outcomes: &Outcomes) {

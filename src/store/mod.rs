@@ -79,6 +79,7 @@ mod meta;
 mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod presence;
 #[cfg(feature = "redis")]
 mod redis;
 mod series;
@@ -95,7 +96,7 @@ use std::pin::Pin;
 use crate::error::{Error, Result};
 
 pub use backoff::RetryPolicy;
-pub use fold::{EventOutcome, FoldReport, FoldState, Metric, MetricBuilder, ShardKey};
+pub use fold::{EventOutcome, FoldReport, FoldState, Metric, MetricBuilder, Readable, ShardKey};
 pub use memory::MemoryStore;
 #[cfg(feature = "nats")]
 pub use nats::NatsStore;

@@ -167,6 +167,7 @@ fn fast_policy(max_attempts: u32) -> RetryPolicy {
         max_attempts,
         base_delay: Duration::from_micros(500),
         max_delay: Duration::from_millis(50),
+        ..RetryPolicy::default()
     }
 }
 

@@ -71,22 +71,23 @@ pub struct Maintenance {
     pub keys_deleted: u64,
 }
 
-fn named(key: &[u8], e: Error) -> Error {
-    Error::invalid_state(format!("{}: {e}", String::from_utf8_lossy(key)))
-}
-
 impl<A, V> Series<A, V>
 where
     A: Aggregate + Insert<V>,
     V: SeriesValue,
 {
+    /// [`Error::Damaged`] for the value at `key` of this series.
+    fn named(&self, key: &[u8], e: Error) -> Error {
+        Error::damaged(&self.name, key, e)
+    }
+
     /// The sweep cursor, if written.
     async fn cursor(&self) -> Result<Option<(Cursor, Version)>> {
         let key = self.keys.cursor();
         match self.store.read(&key).await? {
             None => Ok(None),
             Some((bytes, v)) => Ok(Some((
-                codec::decode(&bytes).map_err(|e| named(&key, e))?,
+                codec::decode(&bytes).map_err(|e| self.named(&key, e))?,
                 v,
             ))),
         }
@@ -105,7 +106,7 @@ where
         let base = match base? {
             None => None,
             Some((bytes, v)) => Some((
-                codec::decode::<Base<A>>(&bytes).map_err(|e| named(&key, e))?,
+                codec::decode::<Base<A>>(&bytes).map_err(|e| self.named(&key, e))?,
                 v,
             )),
         };
@@ -115,7 +116,7 @@ where
             _ => &[],
         };
         if !set_keys.is_empty() && set_keys.len() != shards {
-            return Err(named(&key, Error::invalid_state("id-set count is not K")));
+            return Err(self.named(&key, Error::invalid_state("id-set count is not K")));
         }
         // the base is read: its sets and the records (listed only now) load side by side
         let sets = join_all(
@@ -156,13 +157,13 @@ where
                 // this compaction's write fails and it starts over)
                 continue;
             };
-            let rec: Record<V> = codec::decode(&bytes).map_err(|e| named(&key, e))?;
+            let rec: Record<V> = codec::decode(&bytes).map_err(|e| self.named(&key, e))?;
             if rec
                 .events
                 .iter()
                 .any(|&(_, t, _)| self.bucket_of(t) != bucket)
             {
-                return Err(named(
+                return Err(self.named(
                     &key,
                     Error::invalid_state("event outside the record's bucket"),
                 ));
@@ -189,7 +190,7 @@ where
             Some((bytes, _)) => Ok(Some(
                 // canonical by construction (see `IdSet`)
                 codec::decode_canonical_by_construction::<IdSet>(&bytes)
-                    .map_err(|e| named(&key, e))?
+                    .map_err(|e| self.named(&key, e))?
                     .0,
             )),
         }

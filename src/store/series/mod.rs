@@ -302,18 +302,47 @@ where
     /// or counts it as a duplicate — also of an earlier event of the same batch), `Late` (older
     /// than `now − horizon`), or
     /// `Failed` — [`Error::FutureEvent`], a value the aggregate refuses (NaN, …), or a store
-    /// error after the retries (redeliver those). Compactions this fold runs afterwards never
-    /// change the report: their failures are logged and left to the next compaction.
+    /// error after the retries, or [`Error::DeadlineExceeded`] when the retry policy's
+    /// [`deadline`](crate::store::RetryPolicy::deadline) passed first (redeliver those).
+    /// Compactions this fold runs afterwards never change the report: their failures are
+    /// logged and left to the next compaction, and they stop at the deadline.
     ///
     /// # Errors
     ///
     /// None at batch level today; per-event failures are in the report.
     pub async fn fold(&self, events: &[Event<V>]) -> Result<FoldReport> {
+        let deadline = std::time::Instant::now() + self.cfg.policy.deadline;
+        self.fold_by(events, deadline).await
+    }
+
+    /// As [`fold`](Self::fold), giving up at `deadline` — for example the Lambda context's
+    /// deadline less the time the handler needs to answer. Events whose records were not
+    /// written by then come back `Failed` with [`Error::DeadlineExceeded`]: redeliver them (a
+    /// record that landed just before the deadline makes the redelivery a duplicate, never a
+    /// double count).
+    ///
+    /// # Errors
+    ///
+    /// None at batch level today; per-event failures are in the report.
+    pub async fn fold_by(
+        &self,
+        events: &[Event<V>],
+        deadline: std::time::Instant,
+    ) -> Result<FoldReport> {
+        let given = deadline.saturating_duration_since(std::time::Instant::now());
         let now = self.cfg.clock.now_ms();
         let mut outcomes = vec![EventOutcome::Accepted; events.len()];
         let (groups, late) = self.screen(events, now, &mut outcomes);
         let pending = self.build_records(events, &groups, late, now, &mut outcomes);
-        let results = join_all(pending.iter().map(|p| self.append(&p.key, &p.bytes))).await;
+        let appends = join_all(pending.iter().map(|p| self.append(&p.key, &p.bytes)));
+        let results = match tokio::time::timeout(given, appends).await {
+            Ok(results) => results,
+            Err(_) => {
+                tracing::warn!(series = %self.name, "fold deadline passed");
+                let e = super::fold::deadline_exceeded(&self.name, given);
+                pending.iter().map(|_| Err(e.clone())).collect()
+            }
+        };
         let mut touched = Vec::new();
         for (p, result) in pending.iter().zip(results) {
             match result {
@@ -327,7 +356,13 @@ where
                 }
             }
         }
-        self.after_fold(&touched).await;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if tokio::time::timeout(left, self.after_fold(&touched))
+            .await
+            .is_err()
+        {
+            tracing::debug!(series = %self.name, "compaction after fold stopped at the deadline");
+        }
         Ok(FoldReport { outcomes })
     }
 

@@ -9,6 +9,7 @@ use super::{Series, SeriesValue};
 use crate::Aggregate;
 use crate::error::Result;
 use crate::merge::Insert;
+use crate::store::Readable;
 
 /// The windows of a series over a time range, every shard and pending record merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,9 +98,39 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Store`](crate::Error::Store); a stored value that fails to decode
-    /// ([`Error::InvalidState`](crate::Error::InvalidState) naming its key).
+    /// [`Error::Store`](crate::Error::Store); [`Error::Damaged`](crate::Error::Damaged) naming
+    /// the first stored value of the range that fails to decode (see
+    /// [`query_range_readable`](Self::query_range_readable) for an answer without it).
     pub async fn query_range(&self, from_ms: u64, to_ms: u64) -> Result<SeriesView<A>> {
+        let readable = self.query_range_readable(from_ms, to_ms).await?;
+        match readable.unreadable.into_iter().next() {
+            Some(damaged) => Err(damaged),
+            None => Ok(readable.value),
+        }
+    }
+
+    /// As [`query_range`](Self::query_range), but a bucket holding a value that does not decode
+    /// (its base, one of its records or fingerprint sets, or the cursor) is left out and listed
+    /// ([`Error::Damaged`](crate::Error::Damaged), naming the key) instead of failing the
+    /// query: the answer covers the other buckets.
+    ///
+    /// **Repair.** Compactions of a damaged bucket fail (and are logged) until it is repaired;
+    /// folds are not affected (they only append). Keep the damaged bytes for inspection, then
+    /// delete the key (`KvStore::delete`): a damaged *record* loses its events (redeliver
+    /// them: within the horizon they are folded once); a damaged *fingerprint set* loses only
+    /// that shard's dedup memory for the bucket (a redelivery of its events would be folded
+    /// again); a damaged *base* loses the bucket's compacted windows — delete the base and its
+    /// sets, then replay the bucket's events from the source. A damaged cursor is rebuilt by
+    /// the next [`maintain`](Self::maintain) once deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::Error::Store); merge errors.
+    pub async fn query_range_readable(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Readable<SeriesView<A>>> {
         let mut view = SeriesView {
             window_ms: self.meta.window_ms,
             template: self.cfg.template.clone(),
@@ -107,8 +138,12 @@ where
             tally: Tally::default(),
             pending: 0,
         };
+        let mut unreadable = Vec::new();
         if to_ms <= from_ms {
-            return Ok(view);
+            return Ok(Readable {
+                value: view,
+                unreadable,
+            });
         }
         let now = self.cfg.clock.now_ms();
         let buckets: Vec<u64> = (self.bucket_of(from_ms)..=self.bucket_of(to_ms - 1))
@@ -117,7 +152,14 @@ where
         for chunk in buckets.chunks(64) {
             let loads = join_all(chunk.iter().map(|&b| self.load_settled(b))).await;
             for loaded in loads {
-                let loaded = loaded?;
+                let loaded = match loaded {
+                    Ok(loaded) => loaded,
+                    Err(e @ crate::Error::Damaged { .. }) => {
+                        unreadable.push(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 view.pending += loaded.records.len();
                 let (base, _, _) = self.fold_bucket(&loaded);
                 view.tally.add(&base.tally);
@@ -131,7 +173,10 @@ where
                 }
             }
         }
-        Ok(view)
+        Ok(Readable {
+            value: view,
+            unreadable,
+        })
     }
 
     /// Loads a bucket, re-reading while a concurrent compaction replaces what was read.
@@ -150,18 +195,34 @@ where
         })
     }
 
+    /// As [`query`](Self::query), leaving out (and listing) damaged buckets: see
+    /// [`query_range_readable`](Self::query_range_readable).
+    ///
+    /// # Errors
+    ///
+    /// As [`query_range_readable`](Self::query_range_readable).
+    pub async fn query_readable(&self) -> Result<Readable<SeriesView<A>>> {
+        let (from, to) = self.retained_range();
+        self.query_range_readable(from, to).await
+    }
+
+    /// The range [`query`](Self::query) reads.
+    fn retained_range(&self) -> (u64, u64) {
+        let now = self.cfg.clock.now_ms();
+        let from = now.saturating_sub(self.meta.retention_ms.saturating_add(self.meta.bucket_ms));
+        let to = now
+            .saturating_add(self.cfg.skew_ms)
+            .saturating_add(self.meta.bucket_ms);
+        (from - from % self.meta.bucket_ms, to)
+    }
+
     /// Every retained window (the buckets from `now − retention` to `now + max skew`).
     ///
     /// # Errors
     ///
     /// As [`query_range`](Self::query_range).
     pub async fn query(&self) -> Result<SeriesView<A>> {
-        let now = self.cfg.clock.now_ms();
-        let from = now.saturating_sub(self.meta.retention_ms.saturating_add(self.meta.bucket_ms));
-        let to = now
-            .saturating_add(self.cfg.skew_ms)
-            .saturating_add(self.meta.bucket_ms);
-        self.query_range(from - from % self.meta.bucket_ms, to)
-            .await
+        let (from, to) = self.retained_range();
+        self.query_range(from, to).await
     }
 }
