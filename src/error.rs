@@ -1,6 +1,6 @@
 //! The one error type of the crate.
 //!
-//! Every fallible operation in shardfold returns [`Error`]. Its variants are matchable and each
+//! Every fallible operation in shardfold returns [`Error`](enum@Error). Its variants are matchable and each
 //! documents *when* it happens, so callers can tell bad input (refuse it, keep going) from a
 //! contended store (retry later) from corrupted bytes (alert, keep the blob for inspection).
 
@@ -398,7 +398,7 @@ impl core::fmt::Display for StoreErrorKind {
     }
 }
 
-/// The backend client's error behind an [`Error::Store`], shared so that [`Error`] stays
+/// The backend client's error behind an [`Error::Store`], shared so that [`Error`](enum@Error) stays
 /// `Clone`. Two sources are equal when they are the same error or print the same. `Debug`
 /// prints only what `Display` prints (the client's error message, which holds no secret).
 #[derive(Clone)]

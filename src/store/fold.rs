@@ -477,8 +477,11 @@ impl<A: Aggregate> Metric<A> {
     where
         A: FoldState<E>,
     {
+        // known before the read began: the shard was written before it, so absent means gone
+        // (a mark set by a concurrent task after this read says nothing about it)
+        let known = self.is_known(shard);
         let (mut state, stored) = self.read_state(key).await?;
-        if stored.is_none() && self.is_known(shard) {
+        if stored.is_none() && known {
             return Err(Error::Vanished {
                 metric: self.name.clone(),
                 key: String::from_utf8_lossy(key).into_owned(),
@@ -623,17 +626,25 @@ impl<A: Aggregate> Metric<A> {
     ///
     /// [`Error::Store`]; merge errors.
     pub async fn query_readable(&self) -> Result<Readable<A>> {
-        let snapshot = self.snapshot().await?;
+        let mut snapshot = self.snapshot().await?;
         let mut value: Option<A> = None;
         let mut unreadable = Vec::new();
         if (snapshot.len() as u32) < self.shards {
             let (p, _) =
                 super::presence::read(&*self.store, &self.presence_key(), self.shards).await?;
-            for k in (0..self.shards).filter(|&k| p.has(k) && snapshot.shard(k).is_none()) {
-                unreadable.push(Error::Vanished {
-                    metric: self.name.clone(),
-                    key: String::from_utf8_lossy(&self.shard_store_key(k)).into_owned(),
-                });
+            let missing: Vec<u32> = (0..self.shards)
+                .filter(|&k| p.has(k) && snapshot.shard(k).is_none())
+                .collect();
+            for k in missing {
+                // marked after the snapshot read it? then it exists now: read it again
+                let key = self.shard_store_key(k);
+                match self.store.read(&key).await? {
+                    Some((bytes, v)) => snapshot.insert_shard(k, v, bytes),
+                    None => unreadable.push(Error::Vanished {
+                        metric: self.name.clone(),
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                    }),
+                }
             }
         }
         for (k, shard) in snapshot.iter() {

@@ -99,10 +99,13 @@ pub use backoff::RetryPolicy;
 pub use fold::{EventOutcome, FoldReport, FoldState, Metric, MetricBuilder, Readable, ShardKey};
 pub use memory::MemoryStore;
 #[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::NatsStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
 pub use series::{
     Clock, MAX_WINDOWS_PER_BUCKET, Maintenance, ManualClock, Series, SeriesConfig, SeriesValue,
@@ -110,6 +113,7 @@ pub use series::{
 };
 pub use snapshot::{ShardSnapshot, Snapshot};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 pub use url::connect;
 
