@@ -318,6 +318,8 @@ impl World {
         for t in tasks {
             t.await.expect("simulated task panicked");
         }
+        // writes sent by killed invocations run to their end (as on a server)
+        self.pause(5_000).await;
         self.faults.set_enabled(false);
     }
 

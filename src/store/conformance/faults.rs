@@ -88,8 +88,10 @@ struct State {
     rng: SplitMix64,
     counts: FaultCounts,
     down_until: Option<tokio::time::Instant>,
-    landed: Vec<(Vec<u8>, Vec<u8>)>,
 }
+
+/// The writes the wrapped store applied.
+type Log = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
 
 /// Wraps a store and injects the faults of a [`FaultPlan`], drawn from a seeded generator.
 /// [`set_enabled(false)`](Self::set_enabled) lets every call through untouched (to check the
@@ -100,6 +102,7 @@ pub struct FaultStore {
     plan: FaultPlan,
     enabled: AtomicBool,
     state: Mutex<State>,
+    log: Log,
 }
 
 impl FaultStore {
@@ -113,8 +116,8 @@ impl FaultStore {
                 rng: SplitMix64::new(seed),
                 counts: FaultCounts::default(),
                 down_until: None,
-                landed: Vec::new(),
             }),
+            log: Log::default(),
         }
     }
 
@@ -130,8 +133,14 @@ impl FaultStore {
 
     /// Every `(key, value)` a `create` or `update` applied to the wrapped store, in order —
     /// also those whose reply the wrapper then lost, or whose caller was dropped meanwhile.
+    ///
+    /// A write, once sent, runs to its end in a task of its own even if its caller is dropped
+    /// (a killed process, a fold past its deadline): as on a server that received the request.
     pub fn landed(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.with(|s| s.landed.clone())
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -186,14 +195,14 @@ impl FaultStore {
         })
     }
 
-    /// Runs one call under its fate: `op` is the call to the wrapped store; `landed` says
+    /// Runs one call under its fate: `op` is the call to the wrapped store; `wrote` says
     /// whether its result means a write was applied.
     async fn run<'a, T>(
         &'a self,
         fate: Fate,
         key: &'a [u8],
         op: impl FnOnce() -> StoreFuture<'a, T>,
-        landed: impl FnOnce(&T) -> Option<Vec<u8>>,
+        wrote: impl FnOnce(&T) -> bool,
     ) -> crate::Result<T> {
         if fate.down {
             return Err(Error::store(
@@ -214,11 +223,8 @@ impl FaultStore {
             ));
         }
         let out = op().await?;
-        if let Some(value) = landed(&out) {
-            self.with(|s| {
-                s.landed.push((key.to_vec(), value));
-                s.counts.lost_replies += u64::from(fate.fail_after);
-            });
+        if wrote(&out) && fate.fail_after {
+            self.with(|s| s.counts.lost_replies += 1);
         }
         sleep(fate.delay_after).await;
         if fate.fail_after {
@@ -231,11 +237,42 @@ impl FaultStore {
         Ok(out)
     }
 
-    /// Makes the caller's compare-and-set fail for real: rewrites the key's current bytes.
-    async fn interfere(&self, key: &[u8]) {
-        if let Ok(Some((bytes, v))) = self.inner.read(key).await {
-            let _ = self.inner.update(key, &bytes, v).await;
-        }
+    /// A write (`create` without `expected`, else `update`) sent in a task of its own, which
+    /// logs it when the wrapped store applied it — even if the caller is dropped meanwhile.
+    /// `conflict`: a concurrent rewrite of the key's current bytes goes first.
+    fn detached(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        expected: Option<Version>,
+        conflict: bool,
+    ) -> StoreFuture<'static, WriteOutcome> {
+        let (inner, log) = (Arc::clone(&self.inner), Arc::clone(&self.log));
+        let (key, value) = (key.to_vec(), value.to_vec());
+        Box::pin(async move {
+            let task = tokio::spawn(async move {
+                if conflict && let Ok(Some((bytes, v))) = inner.read(&key).await {
+                    let _ = inner.update(&key, &bytes, v).await;
+                }
+                let out = match expected {
+                    None => inner.create(&key, &value).await,
+                    Some(v) => inner.update(&key, &value, v).await,
+                };
+                if matches!(out, Ok(WriteOutcome::Written(_))) {
+                    log.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((key, value));
+                }
+                out
+            });
+            task.await.unwrap_or_else(|e| {
+                Err(Error::store(
+                    "faults",
+                    StoreErrorKind::Other,
+                    format!("write task failed: {e}"),
+                ))
+            })
+        })
     }
 }
 
@@ -250,8 +287,8 @@ async fn sleep(d: Duration) {
     }
 }
 
-fn written(value: &[u8]) -> impl FnOnce(&WriteOutcome) -> Option<Vec<u8>> + '_ {
-    move |out| matches!(out, WriteOutcome::Written(_)).then(|| value.to_vec())
+fn written(out: &WriteOutcome) -> bool {
+    matches!(out, WriteOutcome::Written(_))
 }
 
 impl KvStore for FaultStore {
@@ -261,12 +298,13 @@ impl KvStore for FaultStore {
 
     fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
         let fate = self.draw(false);
-        Box::pin(self.run(fate, key, || self.inner.read(key), |_| None))
+        Box::pin(self.run(fate, key, || self.inner.read(key), |_| false))
     }
 
     fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
         let fate = self.draw(false);
-        Box::pin(self.run(fate, key, || self.inner.create(key, value), written(value)))
+        let write = self.detached(key, value, None, false);
+        Box::pin(self.run(fate, key, move || write, written))
     }
 
     fn update<'a>(
@@ -276,28 +314,19 @@ impl KvStore for FaultStore {
         expected: Version,
     ) -> StoreFuture<'a, WriteOutcome> {
         let fate = self.draw(true);
-        Box::pin(async move {
-            let op = move || -> StoreFuture<'a, WriteOutcome> {
-                Box::pin(async move {
-                    if fate.conflict {
-                        self.interfere(key).await;
-                    }
-                    self.inner.update(key, value, expected).await
-                })
-            };
-            self.run(fate, key, op, written(value)).await
-        })
+        let write = self.detached(key, value, Some(expected), fate.conflict);
+        Box::pin(self.run(fate, key, move || write, written))
     }
 
     fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
         let mut fate = self.draw(false);
         fate.vanish = false; // a prefix is not a key
-        Box::pin(self.run(fate, prefix, || self.inner.list(prefix), |_| None))
+        Box::pin(self.run(fate, prefix, || self.inner.list(prefix), |_| false))
     }
 
     fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
         let fate = self.draw(false);
-        Box::pin(self.run(fate, key, || self.inner.delete(key), |_| None))
+        Box::pin(self.run(fate, key, || self.inner.delete(key), |_| false))
     }
 
     fn max_value_bytes(&self) -> usize {
