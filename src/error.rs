@@ -155,7 +155,7 @@ pub enum Error {
     /// | [`Rejected`](StoreErrorKind::Rejected) | the server refuses the command itself and will again: a key of another type (Redis `WRONGTYPE`), a script error, a missing table or column, a value it does not accept | no |
     /// | [`Config`](StoreErrorKind::Config) | the client's configuration is invalid (a URL that does not parse) | no |
     ///
-    /// [`Metric::fold`](crate::store::Metric::fold) and [`Series`](crate::store::Series)
+    /// `store::Metric::fold` and `store::Series`
     /// appends retry the transient kinds with backoff, within their retry policy; a permanent
     /// one fails the shard's events at once.
     #[error("{backend} store error ({kind}): {message}")]

@@ -2,7 +2,7 @@
 //! fold loops, permanent ones (a key of another type, a value the server refuses, auth) fail
 //! the shard's events at once — on the in-memory store through a wrapper that injects either,
 //! and on the real servers (Redis `WRONGTYPE`, a PostgreSQL check constraint).
-#![cfg(feature = "testkit")]
+#![cfg(all(feature = "testkit", feature = "store"))]
 
 mod store_common;
 
