@@ -7,10 +7,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agg;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
 pub mod codec;
 pub mod dedup;
 mod error;
 pub mod hash;
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub mod lambda;
 pub mod merge;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]

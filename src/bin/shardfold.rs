@@ -1,0 +1,55 @@
+//! `shardfold`: ingest NDJSON events into a stored metric, query it, inspect stored values,
+//! and simulate many crashing workers against a store. See `shardfold --help`.
+//!
+//! A thin dispatcher: every subcommand lives in `shardfold::cli`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mergeable, exactly-once aggregates in any key-value store.
+#[derive(Debug, Parser)]
+#[command(name = "shardfold", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    // Ingest(shardfold::cli::ingest::IngestArgs),
+    // Query(shardfold::cli::query::QueryArgs),
+    // Inspect(shardfold::cli::inspect::InspectArgs),
+    // Simulate(shardfold::cli::simulate::SimulateArgs),
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: shardfold::cli::CliResult = runtime.block_on(async {
+        match cli.command {
+            Command::Version => {
+                println!("shardfold {}", env!("CARGO_PKG_VERSION"));
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! `shardfold metric` (placeholder).

@@ -1,0 +1,28 @@
+//! The library side of the `shardfold` command-line tool: the default metric it keeps, and
+//! one module per subcommand (each with its clap arguments and a `run` function), so the
+//! binary (`src/bin/shardfold.rs`) stays a thin dispatcher and every part is testable.
+
+pub mod ingest;
+pub mod inspect;
+pub mod metric;
+pub mod query;
+pub mod simulate;
+
+use std::process::ExitCode;
+
+/// What a subcommand can fail with (printed as one line by the binary, exit status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An error of the library (store, codec, parameters).
+    #[error(transparent)]
+    Shardfold(#[from] crate::Error),
+    /// Reading input or writing output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The arguments or the input cannot be used.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// What a subcommand returns: the process's exit code, or an error to print.
+pub type CliResult = std::result::Result<ExitCode, CliError>;

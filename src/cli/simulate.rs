@@ -1,0 +1,1 @@
+//! `shardfold simulate` (placeholder).
