@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
+use shardfold::agg::Partials;
 use shardfold::codec::{self, Codec, Envelope, Limits, encode_raw, tags};
 use shardfold::testkit::SplitMix64;
 use shardfold::{Count, Error, Insert, Max, Mean, Min, Stats, Sum, SumF64};
@@ -48,6 +49,10 @@ fn goldens() -> Vec<(&'static str, Vec<u8>)> {
         ("mean.bin", codec::encode(&build::<Mean>(100))),
         ("stats.bin", codec::encode(&build::<Stats>(100))),
         (
+            "partials_stats.bin",
+            codec::encode(&Partials::from(build::<Stats>(100))),
+        ),
+        (
             "tuple3.bin",
             codec::encode(&build::<(Count, SumF64, Max<f64>)>(100)),
         ),
@@ -71,6 +76,7 @@ fn decode_any(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         tags::MEAN => re::<Mean>(bytes),
         tags::STATS => re::<Stats>(bytes),
         tags::TUPLE3 => re::<(Count, SumF64, Max<f64>)>(bytes),
+        tags::PARTIALS => re::<Partials<Stats>>(bytes),
         other => Err(Error::WrongType {
             expected: 0,
             found: other,

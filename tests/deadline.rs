@@ -1,66 +1,28 @@
 //! A fold gives up in time (issue 11, item 3): against a store that stalls, the events not
 //! applied by the deadline come back `Failed` with `Error::DeadlineExceeded` — within the
 //! deadline, not after the retries — and a redelivery once the store recovers folds them once.
-#![cfg(feature = "store")]
+#![cfg(all(feature = "store", feature = "testkit"))]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use shardfold::store::conformance::{FaultPlan, FaultStore};
 use shardfold::store::{
-    EventOutcome, KvStore, ManualClock, MemoryStore, Metric, RetryPolicy, Series, SeriesConfig,
-    StoreFuture, Version, WriteOutcome,
+    EventOutcome, ManualClock, MemoryStore, Metric, RetryPolicy, Series, SeriesConfig,
 };
 use shardfold::{Deduped, Error, Event, Outcome, Sum};
 
-/// A store whose writes hang (for an hour) while `stalled` is set: a frozen server.
-struct Stalling {
-    inner: MemoryStore,
-    stalled: AtomicBool,
-}
-
-impl Stalling {
-    fn stall<'a, T: Send + 'a>(&'a self, f: StoreFuture<'a, T>) -> StoreFuture<'a, T> {
-        Box::pin(async move {
-            if self.stalled.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            }
-            f.await
-        })
-    }
-}
-
-impl KvStore for Stalling {
-    fn backend(&self) -> &'static str {
-        "stalling"
-    }
-    fn read<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<(Vec<u8>, Version)>> {
-        self.inner.read(key)
-    }
-    fn create<'a>(&'a self, key: &'a [u8], value: &'a [u8]) -> StoreFuture<'a, WriteOutcome> {
-        self.stall(self.inner.create(key, value))
-    }
-    fn update<'a>(
-        &'a self,
-        key: &'a [u8],
-        value: &'a [u8],
-        expected: Version,
-    ) -> StoreFuture<'a, WriteOutcome> {
-        self.stall(self.inner.update(key, value, expected))
-    }
-    fn list<'a>(&'a self, prefix: &'a [u8]) -> StoreFuture<'a, Vec<Vec<u8>>> {
-        self.inner.list(prefix)
-    }
-    fn delete<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, bool> {
-        self.stall(self.inner.delete(key))
-    }
-}
-
-fn stalling() -> Arc<Stalling> {
-    Arc::new(Stalling {
-        inner: MemoryStore::new(),
-        stalled: AtomicBool::new(false),
-    })
+/// A frozen server: once enabled, every call stalls (for up to ~4 months, drawn per call; the
+/// odds of one under a second are ~1e-7) before reaching the store. Built disabled.
+fn stalling() -> Arc<FaultStore> {
+    let plan = FaultPlan {
+        stall: 1.0,
+        stall_max: Duration::from_secs(10_000_000),
+        ..FaultPlan::default()
+    };
+    let store = FaultStore::new(Arc::new(MemoryStore::new()), plan, 7);
+    store.set_enabled(false);
+    Arc::new(store)
 }
 
 fn policy(deadline: Duration) -> RetryPolicy {
@@ -92,7 +54,7 @@ async fn metric_fold_against_a_stalled_store_fails_within_its_deadline() {
         .open()
         .await
         .unwrap();
-    store.stalled.store(true, Ordering::SeqCst);
+    store.set_enabled(true);
     let t = Instant::now();
     let report = metric.fold(&batch()).await.unwrap();
     let took = t.elapsed();
@@ -121,7 +83,7 @@ async fn metric_fold_against_a_stalled_store_fails_within_its_deadline() {
     );
 
     // the server comes back: the redelivery folds every event once
-    store.stalled.store(false, Ordering::SeqCst);
+    store.set_enabled(false);
     let report = metric.fold(&batch()).await.unwrap();
     assert_eq!(report.count_outcome(Outcome::Folded), 50);
     assert_eq!(metric.query().await.unwrap().aggregate().get(), 100);
@@ -134,14 +96,14 @@ async fn series_fold_against_a_stalled_store_fails_within_its_deadline() {
         .retry(policy(Duration::from_millis(300)))
         .clock(Arc::new(ManualClock::new(T0 + 60_000)));
     let series: Series<Sum, i64> = Series::open(store.clone(), "s", config).await.unwrap();
-    store.stalled.store(true, Ordering::SeqCst);
+    store.set_enabled(true);
     let t = Instant::now();
     let report = series.fold(&batch()).await.unwrap();
     let took = t.elapsed();
     assert!(all_deadline_exceeded(&report.outcomes), "{report:?}");
     assert!(took < Duration::from_secs(2), "{took:?}");
 
-    store.stalled.store(false, Ordering::SeqCst);
+    store.set_enabled(false);
     assert!(series.fold(&batch()).await.unwrap().is_complete());
     let view = series.query_range(T0, T0 + 60_000).await.unwrap();
     assert_eq!(view.total().unwrap().get(), 100);

@@ -37,6 +37,9 @@ pub const DEDUP_SEQ: u16 = 0x0021;
 pub const DEDUPED: u16 = 0x0022;
 /// [`Windowed`](crate::Windowed): tumbling event-time windows of an aggregate.
 pub const WINDOWED: u16 = 0x0023;
+/// [`Partials`](crate::agg::Partials): an aggregate fed with whole partial states; the
+/// aggregate's tag is in its parameter block.
+pub const PARTIALS: u16 = 0x0024;
 /// The metadata record of a stored metric (shard count, aggregate type).
 pub const STORE_META: u16 = 0x0030;
 /// A `store::Snapshot` of a metric's shards (feature `store`).
@@ -71,7 +74,7 @@ pub const TUPLE4: u16 = 0x00F4;
 pub const STRUCT: u16 = 0x00F8;
 
 /// Every tag this build defines, ascending.
-pub const ALL: [u16; 31] = [
+pub const ALL: [u16; 32] = [
     COUNT,
     SUM_I64,
     SUM_F64,
@@ -89,6 +92,7 @@ pub const ALL: [u16; 31] = [
     DEDUP_SEQ,
     DEDUPED,
     WINDOWED,
+    PARTIALS,
     STORE_META,
     SNAPSHOT,
     SERIES_META,
@@ -132,6 +136,7 @@ pub fn name(tag: u16) -> &'static str {
         DEDUP_SEQ => "SeqDedup",
         DEDUPED => "Deduped",
         WINDOWED => "Windowed",
+        PARTIALS => "Partials",
         STORE_META => "metric metadata",
         SNAPSHOT => "Snapshot",
         SERIES_META => "series metadata",

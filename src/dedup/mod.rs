@@ -87,7 +87,7 @@
 //! [`Error::OverlappingState`](crate::Error::OverlappingState): adding their aggregates would
 //! count those events twice.
 
-mod deduped;
+pub(crate) mod deduped;
 mod fpset;
 mod id;
 mod refused;

@@ -89,7 +89,29 @@ impl SqliteStore {
     }
 }
 
+/// Opens the file and sets it up, retrying while another connection holds the lock: many
+/// processes opening a new file at once race to switch it to WAL and create the table, and
+/// SQLite answers some of those races with `SQLITE_BUSY` at once, without waiting on the busy
+/// timeout.
 fn init(path: &Path) -> Result<Connection> {
+    let mut attempt = 0u32;
+    loop {
+        match init_once(path) {
+            Err(Error::Store {
+                kind: StoreErrorKind::Busy,
+                ..
+            }) if attempt < 100 => {
+                attempt += 1;
+                // 1–50 ms, growing; spread by the attempt and the thread so racers separate
+                let jitter = u64::from(attempt.wrapping_mul(7919) % 13);
+                std::thread::sleep(Duration::from_millis(u64::from(attempt.min(37)) + jitter));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn init_once(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL")
