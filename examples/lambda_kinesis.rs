@@ -78,7 +78,7 @@ async fn main() -> ExitCode {
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda().await
     } else {
-        demo().await.map_err(Into::into)
+        demo().await
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,7 +110,7 @@ async fn lambda() -> Result<(), lambda_runtime::Error> {
 }
 
 /// Off Lambda: Lambda's part played over a built event, checked against the truth.
-async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+async fn demo() -> Result<(), lambda_runtime::Error> {
     let path = std::env::temp_dir().join(format!(
         "shardfold-lambda-kinesis-{}.db",
         std::process::id()
@@ -168,7 +168,7 @@ fn kinesis_event() -> Result<KinesisEvent, serde_json::Error> {
     serde_json::from_value(serde_json::json!({ "Records": records }))
 }
 
-async fn demo_on(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn demo_on(url: &str) -> Result<(), lambda_runtime::Error> {
     let event = kinesis_event()?;
     let metric = open(url).await?;
     let deadline = || Instant::now() + Duration::from_secs(10);

@@ -51,9 +51,6 @@ fn parse(message: &SqsMessage) -> shardfold::Result<Event<f64>> {
 /// The handler: parse, fold by the invocation's deadline, answer with the failed messages.
 async fn handle(series: &Prices, event: &SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let batch = SqsBatch::parse(event, parse);
-    for (id, reason) in batch.unparsable() {
-        eprintln!("message {id} unparsable: {reason}");
-    }
     let folded = series.fold_by(batch.events(), deadline).await;
     for (id, outcome) in batch.outcomes(&folded) {
         if outcome.is_failure(LatePolicy::Acknowledge) {
@@ -74,7 +71,7 @@ async fn main() -> ExitCode {
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda().await
     } else {
-        demo().await.map_err(Into::into)
+        demo().await
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,7 +103,7 @@ async fn lambda() -> Result<(), lambda_runtime::Error> {
 }
 
 /// Off Lambda: the handler on a built event, delivered twice, checked against the truth.
-async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+async fn demo() -> Result<(), lambda_runtime::Error> {
     let path = std::env::temp_dir().join(format!("shardfold-lambda-sqs-{}.db", std::process::id()));
     let url = format!("sqlite://{}", path.display());
     let result = demo_on(&url).await;
@@ -116,7 +113,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-async fn demo_on(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn demo_on(url: &str) -> Result<(), lambda_runtime::Error> {
     let now = SystemClock.now_ms();
     // (message ID, order ID, total, items): the good orders and the NaN one
     let orders = [

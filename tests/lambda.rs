@@ -107,8 +107,11 @@ fn runtime() -> tokio::runtime::Runtime {
 struct FailingStore {
     inner: Arc<dyn KvStore>,
     failing: AtomicBool,
-    matches: Mutex<Box<dyn Fn(&[u8]) -> bool + Send + Sync>>,
+    matches: Mutex<KeyFilter>,
 }
+
+/// Which keys a [`FailingStore`] refuses to write.
+type KeyFilter = Box<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 impl FailingStore {
     fn new(inner: Arc<dyn KvStore>) -> Arc<Self> {
@@ -841,4 +844,27 @@ fn kinesis_bad_event_ids_and_sequence_numbers_are_unparsable() {
     let err: shardfold::Result<FoldReport> = Err(FailingStore::down());
     assert_eq!(first_failed(&batch.response(&err)), [seq_of(&event, 0)]);
     assert_eq!(first_failed(&batch.fail_all()), [seq_of(&event, 0)]);
+}
+
+#[test]
+fn kinesis_event_time_is_the_arrival_time_or_the_payloads() {
+    let mut event = kinesis(KINESIS_BATCH);
+    event.records.truncate(2);
+    // Lambda's three decimals survive aws_lambda_events' parsing exactly
+    let mut json: serde_json::Value = serde_json::from_str(KINESIS_BATCH).unwrap();
+    json["Records"][1]["kinesis"]["approximateArrivalTimestamp"] =
+        serde_json::json!(1764633661.987);
+    let three_decimals = kinesis(&json.to_string());
+    let batch = KinesisBatch::parse(&three_decimals, mean_price);
+    assert_eq!(batch.records()[0].time_ms, T0 + 60_000);
+    assert_eq!(batch.records()[1].time_ms, T0 + 61_987);
+    // the payload's own time
+    let batch = KinesisBatch::parse_timed(&event, |r| {
+        let seq: u64 = r.kinesis.sequence_number[50..].parse().unwrap();
+        mean_price(r).map(|v| (T0 + seq, v))
+    });
+    for (record, r) in batch.records().iter().zip(&event.records) {
+        let tail: u64 = r.kinesis.sequence_number[50..].parse().unwrap();
+        assert_eq!(record.time_ms, T0 + tail);
+    }
 }

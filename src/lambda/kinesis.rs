@@ -29,7 +29,7 @@ use crate::store::FoldReport;
 /// // data is base64: "7", "x", "9"
 /// let event: KinesisEvent = serde_json::from_str(r#"{"Records": [
 ///   {"eventID": "shardId-000000000000:101", "eventSourceARN": "arn:aws:kinesis:eu-west-1:1:stream/s",
-///    "kinesis": {"sequenceNumber": "101", "data": "Nw==", "approximateArrivalTimestamp": 1700000000.5}},
+///    "kinesis": {"sequenceNumber": "101", "data": "Nw==", "approximateArrivalTimestamp": 1700000000.987}},
 ///   {"eventID": "shardId-000000000000:102", "eventSourceARN": "arn:aws:kinesis:eu-west-1:1:stream/s",
 ///    "kinesis": {"sequenceNumber": "102", "data": "eA==", "approximateArrivalTimestamp": 1700000001}},
 ///   {"eventID": "shardId-000000000000:103", "eventSourceARN": "arn:aws:kinesis:eu-west-1:1:stream/s",
@@ -40,7 +40,7 @@ use crate::store::FoldReport;
 /// // "x" cannot be parsed: only the record before it is folded; 102 and 103 come again
 /// assert_eq!(batch.records().len(), 1);
 /// assert_eq!(batch.records()[0].partition, "arn:aws:kinesis:eu-west-1:1:stream/s/shardId-000000000000");
-/// assert_eq!(batch.records()[0].time_ms, 1_700_000_000_500);
+/// assert_eq!(batch.records()[0].time_ms, 1_700_000_000_987);
 /// let folded = Ok(FoldReport { outcomes: vec![EventOutcome::Done(Outcome::Folded)] });
 /// assert_eq!(batch.first_failure(&folded), Some("102"));
 /// # Ok::<(), serde_json::Error>(())
@@ -62,9 +62,33 @@ impl<V> KinesisBatch<V> {
     ///
     /// Each parsed value becomes a [`StreamRecord`]: partition [`kinesis_partition`], the
     /// record's sequence number, and its approximate arrival time as the event time.
+    ///
+    /// That time is only as good as `aws_lambda_events` makes it: version 1.2.1 reads the
+    /// digits after the decimal point of `approximateArrivalTimestamp` as milliseconds, so
+    /// Lambda's usual three decimals (`1700000000.987`) are exact, but a value serialized
+    /// with fewer (`1700000000.5`, `…000.98`) comes out up to a second early (`…000.005`,
+    /// `…000.098`). The time places a record in its window (a high-water mark ignores it);
+    /// if windows must be exact to the millisecond, put the event time in the payload and use
+    /// [`parse_timed`](Self::parse_timed).
     pub fn parse<E: Display>(
         event: &KinesisEvent,
         mut parse: impl FnMut(&KinesisEventRecord) -> std::result::Result<V, E>,
+    ) -> Self {
+        Self::parse_with(event, |r| parse(r).map(|v| (None, v)))
+    }
+
+    /// As [`parse`](Self::parse), with the event time (Unix milliseconds) from your closure —
+    /// the payload's own time — instead of the approximate arrival time.
+    pub fn parse_timed<E: Display>(
+        event: &KinesisEvent,
+        mut parse: impl FnMut(&KinesisEventRecord) -> std::result::Result<(u64, V), E>,
+    ) -> Self {
+        Self::parse_with(event, |r| parse(r).map(|(t, v)| (Some(t), v)))
+    }
+
+    fn parse_with<E: Display>(
+        event: &KinesisEvent,
+        mut parse: impl FnMut(&KinesisEventRecord) -> std::result::Result<(Option<u64>, V), E>,
     ) -> Self {
         let mut batch = KinesisBatch {
             items: Items::default(),
@@ -198,10 +222,10 @@ impl<V> KinesisBatch<V> {
     }
 }
 
-/// Parses one record: its partition, sequence number, time and (by `parse`) value.
+/// Parses one record: its partition, sequence number, and (by `parse`) value and maybe time.
 fn stream_record<V, E: Display>(
     record: &KinesisEventRecord,
-    parse: &mut impl FnMut(&KinesisEventRecord) -> std::result::Result<V, E>,
+    parse: &mut impl FnMut(&KinesisEventRecord) -> std::result::Result<(Option<u64>, V), E>,
 ) -> std::result::Result<StreamRecord<V>, String> {
     let partition = kinesis_partition(record).ok_or_else(|| {
         format!(
@@ -211,13 +235,12 @@ fn stream_record<V, E: Display>(
     })?;
     let seq = SeqNum::parse(&record.kinesis.sequence_number)
         .map_err(|e| format!("sequence number {:?}: {e}", record.kinesis.sequence_number))?;
-    let millis = record
-        .kinesis
-        .approximate_arrival_timestamp
-        .0
-        .timestamp_millis();
-    let time_ms = u64::try_from(millis).unwrap_or(0);
-    let value = parse(record).map_err(|e| e.to_string())?;
+    let (time, value) = parse(record).map_err(|e| e.to_string())?;
+    let arrival = || {
+        let arrived = &record.kinesis.approximate_arrival_timestamp.0;
+        u64::try_from(arrived.timestamp_millis()).unwrap_or(0)
+    };
+    let time_ms = time.unwrap_or_else(arrival);
     Ok(StreamRecord::new(partition, seq, time_ms, value))
 }
 
