@@ -19,19 +19,18 @@
 //! exact truth. It exits non-zero on a wrong answer.
 //!
 //! In your own crate: `shardfold = { version = "0.1", features = ["lambda", "sqlite"] }`,
-//! `aws_lambda_events = { version = "1.2", default-features = false, features = ["kinesis",
-//! "streams"] }`, `lambda_runtime = "1.5"`, `serde`, `serde_json`, `tokio` (`macros`,
-//! `rt-multi-thread`).
+//! `lambda_runtime = "1.5"`, `serde` (`derive`), `serde_json`, `tokio` (`macros`,
+//! `rt-multi-thread`); the event types come from `shardfold::lambda::aws_lambda_events`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
-use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
+use shardfold::lambda::aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use shardfold::lambda::aws_lambda_events::event::streams::KinesisEventResponse;
 use shardfold::lambda::{KinesisBatch, json_data};
 use shardfold::store::{Metric, connect};
 use shardfold::{Deduped, SeqDedup, Stats};

@@ -13,16 +13,16 @@
 //! truth. It exits non-zero on a wrong answer.
 //!
 //! In your own crate: `shardfold = { version = "0.1", features = ["lambda", "sqlite"] }`,
-//! `aws_lambda_events = { version = "1.2", default-features = false, features = ["sqs"] }`,
-//! `lambda_runtime = "1.5"`, `serde`, `serde_json`, `tokio` (`macros`, `rt-multi-thread`).
+//! `lambda_runtime = "1.5"`, `serde` (`derive`), `serde_json`, `tokio` (`macros`,
+//! `rt-multi-thread`); the event types come from `shardfold::lambda::aws_lambda_events`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
+use shardfold::lambda::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shardfold::lambda::{LatePolicy, SqsBatch, json_body};
 use shardfold::store::{Clock, Series, SeriesConfig, SystemClock, connect};
 use shardfold::{Event, Stats};

@@ -139,6 +139,10 @@ use crate::store::{EventOutcome, FoldReport};
 #[cfg(doc)]
 use crate::{Event, StreamRecord};
 
+/// The `aws_lambda_events` crate this module is built on (features `sqs`, `kinesis`,
+/// `streams`): use its event and response types through this path and they always match
+/// shardfold's, without a dependency of your own.
+pub use aws_lambda_events;
 pub use kinesis::{KinesisBatch, json_data, kinesis_partition};
 pub use sqs::{SqsBatch, sent_timestamp_ms};
 
