@@ -52,6 +52,12 @@
 //! empty `itemIdentifier` makes Lambda retry the whole batch (AWS documents that an empty
 //! identifier fails the whole batch).
 //!
+//! FIFO queues: AWS advises a handler that processes in order to stop at the first failure
+//! and report the rest of the batch too. Folding commutes — the stored aggregate does not
+//! depend on the order its events arrive in — so reporting only the failed messages is
+//! safe here; report the rest yourself (from [`SqsBatch::outcomes`]) if something else in
+//! your handler depends on order.
+//!
 //! # Kinesis: first failed sequence number
 //!
 //! A Kinesis batch holds records of one shard, in order. With `ReportBatchItemFailures`,
