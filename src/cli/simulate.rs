@@ -174,7 +174,10 @@ impl SimulateArgs {
         if !(1..=100_000).contains(&self.batch) {
             return Err(usage("--batch must be 1..=100000"));
         }
-        for (name, r) in [("--dup-rate", self.dup_rate), ("--crash-rate", self.crash_rate)] {
+        for (name, r) in [
+            ("--dup-rate", self.dup_rate),
+            ("--crash-rate", self.crash_rate),
+        ] {
             if !(0.0..=1.0).contains(&r) {
                 return Err(usage(format!("{name} must be within 0..=1")));
             }
@@ -205,7 +208,9 @@ impl SimulateArgs {
 pub async fn run(args: SimulateArgs) -> CliResult {
     args.validate()?;
     let t0_ms = SystemClock.now_ms();
-    let seed = args.seed.unwrap_or(t0_ms.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20);
+    let seed = args
+        .seed
+        .unwrap_or(t0_ms.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20);
     let scenario = Scenario {
         seed,
         t0_ms,

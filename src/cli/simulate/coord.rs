@@ -243,9 +243,7 @@ async fn process_slot(shared: Arc<Shared>) -> Result<(), CliError> {
         };
         let answer = match signal {
             None => sent.await,
-            Some(after) => tokio::time::timeout(after, sent)
-                .await
-                .unwrap_or(Ok(None)),
+            Some(after) => tokio::time::timeout(after, sent).await.unwrap_or(Ok(None)),
         };
         let answer = match answer {
             Ok(a) => a,

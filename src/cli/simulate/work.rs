@@ -171,7 +171,11 @@ impl Polls {
 
 /// Runs `fut`, but drops it unfinished at its `limit`-th poll (`None` then): a worker dying
 /// at an await point of the fold. Finished folds teach `polls` their length.
-pub(crate) async fn polled<F: Future>(fut: F, limit: Option<u64>, polls: &Polls) -> Option<F::Output> {
+pub(crate) async fn polled<F: Future>(
+    fut: F,
+    limit: Option<u64>,
+    polls: &Polls,
+) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     let mut count = 0u64;
     let out = std::future::poll_fn(|cx| {
@@ -208,8 +212,7 @@ pub(crate) async fn deliver(
         .iter()
         .filter_map(|&i| plan.events.get(i as usize).cloned())
         .collect();
-    let series = match Series::<Agg, Val>::open(Arc::clone(store), metric, config(scenario)).await
-    {
+    let series = match Series::<Agg, Val>::open(Arc::clone(store), metric, config(scenario)).await {
         Ok(s) => s,
         Err(e) => return Answer::Fail(format!("open: {e}")),
     };
