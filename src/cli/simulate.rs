@@ -252,11 +252,30 @@ pub async fn run(args: SimulateArgs) -> CliResult {
     coord::drive(Arc::clone(&shared), args.workers, args.processes).await?;
     let ran = started.elapsed();
     let view = settle(&series, &scenario).await?;
+    let ok = report(&shared, &view, ran, started.elapsed())?;
+    finish(&store, &metric, ok, args.keep).await?;
+    Ok(if ok {
+        println!("OK: the stored answer equals the exact truth");
+        ExitCode::SUCCESS
+    } else {
+        println!("MISMATCH: the stored answer differs from the exact truth (seed {seed})");
+        ExitCode::from(2)
+    })
+}
+
+/// Compares the view with the truth; prints the table and the run's summary; whether
+/// everything matched.
+fn report(
+    shared: &Shared,
+    view: &crate::store::SeriesView<Agg>,
+    ran: Duration,
+    total: Duration,
+) -> Result<bool, CliError> {
     let queue = shared
         .queue
         .lock()
         .map_err(|_| usage("a worker slot panicked"))?;
-    let verdict = check::compare(&plan, &view, &queue.counters, &queue.answered)?;
+    let verdict = check::compare(&shared.plan, view, &queue.counters, &queue.answered)?;
     println!();
     for line in &verdict.lines {
         println!("{line}");
@@ -275,25 +294,16 @@ pub async fn run(args: SimulateArgs) -> CliResult {
         c.failed_events,
         c.redeliveries,
         ran.as_secs_f64(),
-        (started.elapsed() - ran).as_secs_f64(),
+        total.saturating_sub(ran).as_secs_f64(),
     );
-    if started.elapsed() > Duration::from_millis(scenario.margin_ms()) {
+    let margin = shared.scenario.margin_ms();
+    if total > Duration::from_millis(margin) {
         println!(
-            "note: the run outlasted the {} ms kept between event times and the horizon: an \
-             on-time event may have turned late",
-            scenario.margin_ms()
+            "note: the run outlasted the {margin} ms kept between event times and the horizon: \
+             an on-time event may have turned late"
         );
     }
-    let ok = verdict.ok;
-    drop(queue);
-    finish(&store, &metric, ok, args.keep).await?;
-    Ok(if ok {
-        println!("OK: the stored answer equals the exact truth");
-        ExitCode::SUCCESS
-    } else {
-        println!("MISMATCH: the stored answer differs from the exact truth (seed {seed})");
-        ExitCode::from(2)
-    })
+    Ok(verdict.ok)
 }
 
 /// Sweeps, compacts the run's range until no record is pending, and queries it.

@@ -195,17 +195,15 @@ impl Worker {
 
     /// The answer to job `id`; `None` if the process ended first.
     async fn answer(&mut self, id: u64) -> Result<Option<Answer>, CliError> {
-        while let Some(line) = self.lines.next_line().await? {
-            match Answer::parse(&line) {
-                Some((got, answer)) if got == id => return Ok(Some(answer)),
-                _ => {
-                    return Err(CliError::Usage(format!(
-                        "unexpected line from a worker process: {line}"
-                    )));
-                }
-            }
+        let Some(line) = self.lines.next_line().await? else {
+            return Ok(None);
+        };
+        match Answer::parse(&line) {
+            Some((got, answer)) if got == id => Ok(Some(answer)),
+            _ => Err(CliError::Usage(format!(
+                "unexpected line from a worker process: {line}"
+            ))),
         }
-        Ok(None)
     }
 
     async fn kill(mut self) -> Result<(), CliError> {
