@@ -58,7 +58,8 @@ use plan::{Agg, Scenario, Val};
 use queue::Queue;
 use work::{Job, Polls, deliver, polled};
 
-/// Arguments of `shardfold simulate`.
+/// Simulate stateless workers that crash and get redeliveries while they fold into a store,
+/// then check the stored answer against the exact truth (exit status 0 only if identical).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
     /// Store URL: sqlite:///path/file.db, redis://host:port, postgres://…, memory:// (tasks only).
