@@ -20,7 +20,9 @@ enum Command {
     // Ingest(shardfold::cli::ingest::IngestArgs),
     // Query(shardfold::cli::query::QueryArgs),
     // Inspect(shardfold::cli::inspect::InspectArgs),
-    // Simulate(shardfold::cli::simulate::SimulateArgs),
+    Simulate(shardfold::cli::simulate::SimulateArgs),
+    #[command(hide = true)]
+    SimulateWorker(shardfold::cli::simulate::WorkerArgs),
     /// Print the version.
     Version,
 }
@@ -39,6 +41,8 @@ fn main() -> ExitCode {
     };
     let result: shardfold::cli::CliResult = runtime.block_on(async {
         match cli.command {
+            Command::Simulate(args) => shardfold::cli::simulate::run(args).await,
+            Command::SimulateWorker(args) => shardfold::cli::simulate::run_worker(args).await,
             Command::Version => {
                 println!("shardfold {}", env!("CARGO_PKG_VERSION"));
                 Ok(ExitCode::SUCCESS)
