@@ -65,19 +65,19 @@ struct Data {
 }
 
 fn line(i: usize, e: &Ev, delivery: u32) -> String {
-    let ts = if i % 3 == 0 {
+    let ts = if i.is_multiple_of(3) {
         Value::String(format_rfc3339_ms(e.time_ms))
     } else {
         Value::from(e.time_ms)
     };
     let mut o = serde_json::Map::new();
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         // sequence dedup: the id differs per delivery, (partition, seq) does not
         o.insert("id".into(), format!("d{delivery}-{i}").into());
         o.insert("partition".into(), format!("p{}", i % 3).into());
         o.insert(
             "seq".into(),
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 Value::from(i as u64)
             } else {
                 Value::from(i.to_string())
@@ -505,10 +505,10 @@ fn parse_openmetrics(t: &str) -> BTreeMap<String, f64> {
                 _ => ["", "_sum", "_count"].contains(&suffix),
             };
             assert!(ok, "{name} in {kind} {current}");
-            if let Some(labels) = series.strip_prefix(name) {
-                if !labels.is_empty() {
-                    assert!(labels.starts_with('{') && labels.ends_with('}'), "{labels}");
-                }
+            if let Some(labels) = series.strip_prefix(name)
+                && !labels.is_empty()
+            {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "{labels}");
             }
             let v: f64 = value.parse().unwrap_or_else(|_| panic!("value {value}"));
             samples.insert(series.to_owned(), v);

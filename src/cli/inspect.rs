@@ -276,6 +276,7 @@ fn series_record(bytes: &[u8]) -> crate::Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::merge::Insert;

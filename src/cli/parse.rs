@@ -305,6 +305,7 @@ pub fn parse_line(line: &str, group_by: Option<&str>) -> Result<ParsedEvent, Str
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
