@@ -15,7 +15,7 @@
 //!
 //! # The stored description
 //!
-//! The metric lives in a [`Series`](crate::store::Series) of that name. Its parameters —
+//! The metric lives in a [`Series`] of that name. Its parameters —
 //! window, horizon, retention, shards, HLL precision, t-digest compression, α and group-by
 //! field — are written once, when the metric is created, as a small versioned JSON document
 //! under `<metric>/cli` (a [`MetricSpec`]); later commands read it, so they need no flags. An

@@ -1,5 +1,5 @@
 //! `shardfold query`: read the CLI metric over a time range and print it as JSON, a table
-//! with a small chart, or OpenMetrics text (see [`render`](super::render)).
+//! with a small chart, or OpenMetrics text (see [`render`]).
 //!
 //! A query reads every bucket of the range — compacted bases and the records no compaction
 //! has folded yet, deduplicated as a compaction would — so it sees every event an `ingest`
