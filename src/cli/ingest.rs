@@ -3,7 +3,9 @@
 //!
 //! The input is read in batches of `--batch` lines. Each batch is parsed first: a bad line is
 //! reported on stderr with its line number and reason, then skipped and counted — or, with
-//! `--strict`, the run fails before anything of that batch is written. The good events of a
+//! `--strict`, the run fails before anything of that batch is written (the metric's
+//! description and the series' parameters are recorded when the run starts, so a failed
+//! first run leaves an empty metric). The good events of a
 //! batch are folded into the metric's [`Series`](crate::store::Series) (appended, then folded
 //! exactly once by compactions); events whose write failed with a transient error are folded
 //! again, up to three attempts (`retries`). At the end the buckets the run touched are

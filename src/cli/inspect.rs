@@ -28,7 +28,7 @@ pub struct InspectArgs {
     #[arg(required_unless_present = "key", conflicts_with_all = ["store", "key"])]
     pub file: Option<PathBuf>,
     /// Store URL to read the value from (with --key).
-    #[arg(long, env = "SHARDFOLD_STORE", requires = "key")]
+    #[arg(long, requires = "key")]
     pub store: Option<String>,
     /// The store key, as the store spells it (`<metric>/meta`; on Redis `{<metric>}/meta`).
     #[arg(long, requires = "store")]

@@ -20,6 +20,8 @@
 //!   `Series` dedups by ID: this is ID-dedup keyed by the sequence, safe with any number of
 //!   parallel writers and with out-of-order delivery, unlike a high-water mark). The integer
 //!   `42` and the string `"42"` are the same sequence. Others are deduplicated by `id`;
+//!   Either way a redelivery must carry the same `ts`: the series remembers IDs per
+//!   event-time bucket, so the same ID at a time in another bucket is another event;
 //! * any other field may be the `--group-by` field: a string is the key as is, a number or
 //!   boolean its JSON text; a missing or `null` field is the key `""`.
 

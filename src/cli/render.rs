@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 /// The stats of one window, one key or a total.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,70 +68,78 @@ pub struct QueryOut {
     pub keys: Option<Vec<KeyOut>>,
 }
 
-fn num(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+/// A JSON object with its keys in the order given; values are JSON text already.
+fn obj<'a>(fields: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let body: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("{}:{v}", Value::from(k)))
+        .collect();
+    format!("{{{}}}", body.join(","))
 }
 
-fn opt(x: Option<f64>) -> Value {
-    x.map_or(Value::Null, num)
+fn num(x: f64) -> String {
+    serde_json::Number::from_f64(x).map_or("null".into(), |n| n.to_string())
 }
 
-fn quantile_map(qs: &[(f64, Option<f64>)]) -> Value {
-    let map: Map<String, Value> = qs.iter().map(|(q, v)| (q.to_string(), opt(*v))).collect();
-    Value::Object(map)
+fn opt(x: Option<f64>) -> String {
+    x.map_or("null".into(), num)
 }
 
-fn stats_json(s: &StatsOut) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("count".into(), json!(s.count));
-    m.insert("sum".into(), num(s.sum));
-    m.insert("min".into(), opt(s.min));
-    m.insert("max".into(), opt(s.max));
-    m.insert("mean".into(), opt(s.mean));
-    m.insert("distinct".into(), json!(s.distinct));
-    m.insert("quantiles".into(), quantile_map(&s.quantiles));
-    m.insert(
-        "quantiles_loghist".into(),
-        quantile_map(&s.quantiles_loghist),
-    );
-    m
+fn quantile_map(qs: &[(f64, Option<f64>)]) -> String {
+    let keys: Vec<String> = qs.iter().map(|(q, _)| q.to_string()).collect();
+    obj(keys.iter().zip(qs).map(|(k, (_, v))| (k.as_str(), opt(*v))))
 }
 
-fn windows_json(ws: &[WindowOut]) -> Value {
-    let list = ws.iter().map(|w| {
-        let mut m = Map::new();
-        m.insert("start".into(), json!(w.start));
-        m.insert("end".into(), json!(w.end));
-        m.extend(stats_json(&w.stats));
-        Value::Object(m)
-    });
-    Value::Array(list.collect())
+fn stats_fields(s: &StatsOut) -> Vec<(&'static str, String)> {
+    vec![
+        ("count", s.count.to_string()),
+        ("sum", num(s.sum)),
+        ("min", opt(s.min)),
+        ("max", opt(s.max)),
+        ("mean", opt(s.mean)),
+        ("distinct", s.distinct.to_string()),
+        ("quantiles", quantile_map(&s.quantiles)),
+        ("quantiles_loghist", quantile_map(&s.quantiles_loghist)),
+    ]
 }
 
-/// The JSON document: `{"metric", "window_ms", "late", "duplicates", "total": STATS,
-/// "windows": [{"start", "end", ...STATS}]}`, plus `"keys": {KEY: {"total": STATS, "windows":
-/// [...]}}` when grouped; `STATS = {"count", "sum", "min", "max", "mean", "distinct",
-/// "quantiles": {"0.5": x, ...}, "quantiles_loghist": {...}}` (`null` for a value of no
-/// values).
+fn windows_json(ws: &[WindowOut]) -> String {
+    let list: Vec<String> = ws
+        .iter()
+        .map(|w| {
+            let mut f = vec![("start", w.start.to_string()), ("end", w.end.to_string())];
+            f.extend(stats_fields(&w.stats));
+            obj(f)
+        })
+        .collect();
+    format!("[{}]", list.join(","))
+}
+
+/// The JSON document, keys in this order: `{"metric", "window_ms", "late", "duplicates",
+/// "total": STATS, "windows": [{"start", "end", ...STATS}]}`, plus `"keys": {KEY: {"total":
+/// STATS, "windows": [...]}}` when grouped (keys in selection order: by key, or best first
+/// with `--top`); `STATS = {"count", "sum", "min", "max", "mean", "distinct", "quantiles":
+/// {"0.5": x, ...}, "quantiles_loghist": {...}}` (`null` for a value of no values).
 pub fn json(out: &QueryOut) -> String {
-    let mut m = Map::new();
-    m.insert("metric".into(), json!(out.metric));
-    m.insert("window_ms".into(), json!(out.window_ms));
-    m.insert("late".into(), json!(out.late));
-    m.insert("duplicates".into(), json!(out.duplicates));
-    m.insert("total".into(), Value::Object(stats_json(&out.total)));
-    m.insert("windows".into(), windows_json(&out.windows));
+    let mut f = vec![
+        ("metric", Value::from(out.metric.as_str()).to_string()),
+        ("window_ms", out.window_ms.to_string()),
+        ("late", out.late.to_string()),
+        ("duplicates", out.duplicates.to_string()),
+        ("total", obj(stats_fields(&out.total))),
+        ("windows", windows_json(&out.windows)),
+    ];
     if let Some(keys) = &out.keys {
-        let km: Map<String, Value> = keys
-            .iter()
-            .map(|k| {
-                let v = json!({"total": Value::Object(stats_json(&k.total)), "windows": windows_json(&k.windows)});
-                (k.key.clone(), v)
-            })
-            .collect();
-        m.insert("keys".into(), Value::Object(km));
+        let per_key = keys.iter().map(|k| {
+            let v = obj([
+                ("total", obj(stats_fields(&k.total))),
+                ("windows", windows_json(&k.windows)),
+            ]);
+            (k.key.as_str(), v)
+        });
+        f.push(("keys", obj(per_key)));
     }
-    Value::Object(m).to_string()
+    obj(f)
 }
 
 /// `ms` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -363,4 +371,68 @@ pub fn prometheus(out: &QueryOut) -> String {
     }
     t.push_str("# EOF");
     t
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sample() -> QueryOut {
+        let stats = StatsOut {
+            count: 2,
+            values: 1,
+            sum: 1.5,
+            min: Some(1.5),
+            max: Some(1.5),
+            mean: Some(1.5),
+            distinct: 1,
+            quantiles: vec![(0.5, Some(1.5)), (0.99, None)],
+            quantiles_loghist: vec![(0.5, Some(1.49))],
+        };
+        QueryOut {
+            metric: "m\"x".into(),
+            window_ms: 60_000,
+            late: 1,
+            duplicates: 2,
+            total: stats.clone(),
+            windows: vec![WindowOut {
+                start: 0,
+                end: 60_000,
+                stats: stats.clone(),
+            }],
+            keys: Some(vec![KeyOut {
+                key: "a\"b\\c\nd".into(),
+                total: stats,
+                windows: Vec::new(),
+            }]),
+        }
+    }
+
+    #[test]
+    fn json_is_valid_and_ordered() {
+        let text = json(&sample());
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["metric"], "m\"x");
+        assert_eq!(v["total"]["quantiles"]["0.99"], Value::Null);
+        assert_eq!(v["windows"][0]["end"], 60_000);
+        assert_eq!(v["keys"]["a\"b\\c\nd"]["total"]["count"], 2);
+        let pos = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+        assert!(pos("metric") < pos("window_ms") && pos("windows") < pos("keys"));
+    }
+
+    #[test]
+    fn openmetrics_escapes_labels_and_ends_with_eof() {
+        let text = prometheus(&sample());
+        assert!(text.ends_with("# EOF"));
+        assert!(text.contains(r#"key="a\"b\\c\nd""#), "{text}");
+        assert!(
+            text.contains(r#"shardfold_value_count{metric="m\"x"} 1"#),
+            "{text}"
+        );
+        assert_eq!(
+            format_rfc3339_ms(951_782_400_500),
+            "2000-02-29T00:00:00.500Z"
+        );
+    }
 }
