@@ -288,19 +288,21 @@ fn concurrent_ingests_into_sqlite_match_the_truth() {
     plain_end_to_end(&store);
 }
 
-fn redis_url() -> Option<String> {
-    let url = std::env::var("SHARDFOLD_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let addr = url.trim_start_matches("redis://").trim_end_matches('/');
-    let addr = addr.rsplit('@').next().unwrap_or(addr).to_owned();
+/// `$var` or `default`, when its server accepts a TCP connection; else a notice and `None`
+/// (a panic under `SHARDFOLD_REQUIRE_SERVICES=1`).
+fn server_url(var: &str, default: &str) -> Option<String> {
+    let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let rest = rest.rsplit('@').next().unwrap_or(rest);
+    let addr = rest.split('/').next().unwrap_or(rest).to_owned();
     match std::net::TcpStream::connect(&addr) {
         Ok(_) => Some(url),
         Err(e) if std::env::var("SHARDFOLD_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
-            panic!("Redis required but unavailable at {addr}: {e}")
+            panic!("server required but unavailable at {addr}: {e}")
         }
         Err(e) => {
             eprintln!(
-                "SKIPPED: Redis unavailable at {addr} ({e}); set SHARDFOLD_REQUIRE_SERVICES=1 to fail instead"
+                "SKIPPED: server unavailable at {addr} ({e}); set SHARDFOLD_REQUIRE_SERVICES=1 to fail instead"
             );
             None
         }
@@ -309,7 +311,15 @@ fn redis_url() -> Option<String> {
 
 #[test]
 fn concurrent_ingests_into_redis_match_the_truth() {
-    if let Some(url) = redis_url() {
+    if let Some(url) = server_url("SHARDFOLD_REDIS_URL", "redis://127.0.0.1:6379") {
+        plain_end_to_end(&url);
+    }
+}
+
+#[test]
+fn concurrent_ingests_into_postgres_match_the_truth() {
+    let default = "postgres://postgres@127.0.0.1:5432/test";
+    if let Some(url) = server_url("SHARDFOLD_POSTGRES_URL", default) {
         plain_end_to_end(&url);
     }
 }
@@ -437,9 +447,26 @@ fn mismatched_second_ingest_fails_clearly() {
     let f = file.to_str().unwrap();
     let first = shardfold(&["ingest", "--store", &store, "--metric", "m", f]);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    // no flags: the stored parameters
-    let again = shardfold(&["ingest", "--store", &store, "--metric", "m", f]);
+    // no flags: the stored parameters; `-`: standard input
+    let mut child = Command::new(BIN)
+        .args(["ingest", "--store", &store, "--metric", "m", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        lines.join("\n").as_bytes(),
+    )
+    .unwrap();
+    let again = child.wait_with_output().unwrap();
     assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains(&format!("lines {},", lines.len())),
+        "{}",
+        text(&again.stdout)
+    );
     let other = shardfold(&[
         "ingest", "--store", &store, "--metric", "m", "--window", "30s", f,
     ]);
