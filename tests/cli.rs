@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -25,18 +26,17 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "shardfold-cli-{name}-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A name no other test of this run (nor an earlier run) uses.
+fn unique(name: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{name}-{}-{}-{n}", std::process::id(), now_ms())
 }
 
-fn unique(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), now_ms())
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shardfold-cli-{}", unique(name)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn shardfold(args: &[&str]) -> Output {
