@@ -174,7 +174,7 @@ pub enum By {
 
 impl By {
     /// Parses `count`, `sum`, `min`, `max`, `mean`, `distinct` or `pNN` (`p99` = 0.99,
-    /// `p999` = 0.999, `p5` = 0.5).
+    /// `p999` = 0.999, `p5` = 0.5, `p100` = 1).
     ///
     /// # Errors
     ///
@@ -187,6 +187,7 @@ impl By {
             "max" => By::Max,
             "mean" => By::Mean,
             "distinct" => By::Distinct,
+            "p100" => By::Quantile(1.0),
             p if p.len() > 1
                 && p.starts_with('p')
                 && p[1..].bytes().all(|b| b.is_ascii_digit()) =>
@@ -316,4 +317,41 @@ pub fn grouped(
     }
     out.keys = Some(key_outs);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::Insert;
+    use crate::cli::metric::{CliEvent, MetricSpec};
+
+    #[test]
+    fn by_parses_stats_and_quantiles() {
+        assert_eq!(By::parse("count").unwrap(), By::Count);
+        assert_eq!(By::parse("p99").unwrap(), By::Quantile(0.99));
+        assert_eq!(By::parse("p999").unwrap(), By::Quantile(0.999));
+        assert_eq!(By::parse("p100").unwrap(), By::Quantile(1.0));
+        for bad in ["", "p", "px", "p-1", "median"] {
+            assert!(By::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stats_of_counts_events_without_values() {
+        let mut a = CliAgg::empty(&MetricSpec::default()).unwrap();
+        for v in [Some(1.0), None, Some(3.0)] {
+            a.insert(CliEvent {
+                value: v,
+                item: None,
+            })
+            .unwrap();
+        }
+        let s = stats_of(&a, &[0.5]).unwrap();
+        assert_eq!((s.count, s.values, s.sum), (3, 2, 4.0));
+        assert_eq!((s.min, s.max, s.mean), (Some(1.0), Some(3.0), Some(2.0)));
+        assert_eq!(s.distinct, 0);
+        assert_eq!(By::Count.score(&a), Some(3.0));
+        assert_eq!(By::Max.score(&a), Some(3.0));
+    }
 }

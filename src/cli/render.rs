@@ -300,7 +300,7 @@ fn subjects(out: &QueryOut) -> Vec<(String, &StatsOut)> {
 /// label `metric`, and `key` per group-by key; ends with `# EOF`.
 pub fn prometheus(out: &QueryOut) -> String {
     let subjects = subjects(out);
-    let base = &subjects[0].0;
+    let base = format!("metric=\"{}\"", escape_label(&out.metric));
     let mut t = String::new();
     let mut family = |name: &str, kind: &str, help: &str| {
         let _ = writeln!(t, "# TYPE {name} {kind}\n# HELP {name} {help}");
