@@ -17,10 +17,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    // Ingest(shardfold::cli::ingest::IngestArgs),
-    // Query(shardfold::cli::query::QueryArgs),
-    // Inspect(shardfold::cli::inspect::InspectArgs),
+    /// Fold NDJSON events into a metric (created on first use with the parameters given).
+    Ingest(shardfold::cli::ingest::IngestArgs),
+    /// Print a metric over a time range: JSON, a table, or OpenMetrics text.
+    Query(shardfold::cli::query::QueryArgs),
+    /// Decode one stored value (a file, or a key of a store) and describe it.
+    Inspect(shardfold::cli::inspect::InspectArgs),
+    /// Simulate many crashing workers against a store.
     Simulate(shardfold::cli::simulate::SimulateArgs),
+    /// One simulated worker (started by `simulate`).
     #[command(hide = true)]
     SimulateWorker(shardfold::cli::simulate::WorkerArgs),
     /// Print the version.
@@ -41,6 +46,9 @@ fn main() -> ExitCode {
     };
     let result: shardfold::cli::CliResult = runtime.block_on(async {
         match cli.command {
+            Command::Ingest(args) => shardfold::cli::ingest::run(args).await,
+            Command::Query(args) => shardfold::cli::query::run(args).await,
+            Command::Inspect(args) => shardfold::cli::inspect::run(args).await,
             Command::Simulate(args) => shardfold::cli::simulate::run(args).await,
             Command::SimulateWorker(args) => shardfold::cli::simulate::run_worker(args).await,
             Command::Version => {

@@ -1,11 +1,22 @@
 //! The library side of the `shardfold` command-line tool: the default metric it keeps, and
 //! one module per subcommand (each with its clap arguments and a `run` function), so the
 //! binary (`src/bin/shardfold.rs`) stays a thin dispatcher and every part is testable.
+//!
+//! * [`metric`]: the default metric (count; exact sum, min, max, mean; distinct items;
+//!   t-digest and log-histogram quantiles; per window and in total, optionally grouped) and
+//!   its stored description;
+//! * [`parse`]: NDJSON event lines, RFC 3339 times, duration flags;
+//! * [`ingest`], [`query`] (with [`render`]: JSON, table, OpenMetrics), [`inspect`],
+//!   [`simulate`]: the subcommands.
+//!
+//! Errors are one line on stderr and exit status 1.
 
 pub mod ingest;
 pub mod inspect;
 pub mod metric;
+pub mod parse;
 pub mod query;
+pub mod render;
 pub mod simulate;
 
 use std::process::ExitCode;
