@@ -377,7 +377,11 @@ impl<A: Aggregate> Metric<A> {
         let touched: Vec<u32> = (0..self.shards)
             .filter(|&k| by_shard.get(k as usize).is_some_and(|p| !p.is_empty()))
             .collect();
-        if let Err(e) = self.learn_presence(&touched).await {
+        let learned = match tokio::time::timeout(given, self.learn_presence(&touched)).await {
+            Ok(learned) => learned,
+            Err(_) => Err(deadline_exceeded(&self.name, given)),
+        };
+        if let Err(e) = learned {
             let outcomes = events.iter().map(|_| EventOutcome::Failed(e.clone()));
             return Ok(FoldReport {
                 outcomes: outcomes.collect(),
@@ -415,9 +419,15 @@ impl<A: Aggregate> Metric<A> {
     where
         A: FoldState<E>,
     {
+        let start = tokio::time::Instant::now();
         let e = match tokio::time::timeout(given, self.retry_shard(shard, events)).await {
             Ok(Ok(outcomes)) => {
-                self.mark_written(shard).await;
+                // the events are written: past the deadline only the mark is given up (it is
+                // set by the shard's next fold)
+                let left = given.saturating_sub(start.elapsed());
+                if tokio::time::timeout(left, self.mark_written(shard)).await.is_err() {
+                    tracing::warn!(metric = %self.name, shard, "fold deadline passed before the shard was marked written");
+                }
                 return outcomes;
             }
             Ok(Err(e)) => e,
