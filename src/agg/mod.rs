@@ -7,7 +7,7 @@ mod extrema;
 pub mod hll;
 pub mod keyed;
 pub mod loghist;
-mod partials;
+pub mod partials;
 mod sum;
 mod sum_f64;
 mod tally;

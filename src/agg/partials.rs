@@ -92,7 +92,7 @@ fn serde_bytes_vec<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u
 }
 
 /// An aggregate `A` that folds whole partial states ([`Partial<A>`]) as its values: each
-/// insert is a [`Merge::merge`]. See the [module docs](self).
+/// insert is a [`Merge::merge`]. See the [module docs](crate::agg::partials).
 ///
 /// Stored under its own type tag (`PARTIALS`, 0x0024) wrapping `A`'s parameters and payload,
 /// so a metric of partials and a metric of single values never open the same stored state.

@@ -425,7 +425,10 @@ impl<A: Aggregate> Metric<A> {
                 // the events are written: past the deadline only the mark is given up (it is
                 // set by the shard's next fold)
                 let left = given.saturating_sub(start.elapsed());
-                if tokio::time::timeout(left, self.mark_written(shard)).await.is_err() {
+                if tokio::time::timeout(left, self.mark_written(shard))
+                    .await
+                    .is_err()
+                {
                     tracing::warn!(metric = %self.name, shard, "fold deadline passed before the shard was marked written");
                 }
                 return outcomes;
