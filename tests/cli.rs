@@ -667,3 +667,40 @@ fn help_everywhere() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no metric `x`"));
 }
+
+#[test]
+fn inspect_summarises_a_series_base() {
+    use shardfold::store::{Clock, Series, SeriesConfig, SystemClock, connect};
+    use shardfold::{Event, Stats};
+
+    let dir = scratch("inspect-base");
+    let store_url = format!("sqlite://{}", dir.join("b.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let key = rt.block_on(async {
+        let store = connect(&store_url).await.unwrap();
+        let now = SystemClock.now_ms();
+        let series: Series<Stats, f64> =
+            Series::open(store.clone(), "bm", SeriesConfig::new(Stats::default()))
+                .await
+                .unwrap();
+        let batch = [Event::new("a", now, 1.5), Event::new("b", now, 2.5)];
+        series.fold(&batch).await.unwrap();
+        series.fold(&batch[..1]).await.unwrap(); // a redelivery
+        series
+            .compact_range(now - 3_600_000, now + 60_000)
+            .await
+            .unwrap();
+        let keys = store.list(b"bm/b/").await.unwrap();
+        let base = keys.iter().find(|k| k.ends_with(b"/base")).cloned();
+        String::from_utf8(base.expect("a base after compaction")).unwrap()
+    });
+    let out = shardfold(&["inspect", "--store", &store_url, "--key", &key]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("series base: folded 2, duplicates 1, late 0, rejected 0"),
+        "{t}"
+    );
+    assert!(t.contains("1 windows") && t.contains("Stats"), "{t}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

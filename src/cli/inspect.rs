@@ -159,7 +159,11 @@ fn summary(bytes: &[u8], env: &Envelope<'_>, t: &mut String) -> crate::Result<()
                 let mut s = format!(
                     "CLI metric grouped aggregate: {} keys{}, total: {}",
                     k.len(),
-                    if k.other().is_some() { " (+ overflow)" } else { "" },
+                    if k.other().is_some() {
+                        " (+ overflow)"
+                    } else {
+                        ""
+                    },
                     agg_line(&k.total()?)
                 );
                 for (key, a) in k.top_by(5, |a| a.events.get()) {
@@ -214,9 +218,11 @@ fn summary(bytes: &[u8], env: &Envelope<'_>, t: &mut String) -> crate::Result<()
             format!("series cursor: next bucket to settle {a}, to seal {b}, to evict {c}")
         }
         tags::SERIES_RECORD => series_record(bytes)?,
-        tags::SERIES_BASE | tags::SERIES_IDS => {
-            "series bucket value: header and checksum verified (contents are read by `shardfold query`)".into()
-        }
+        tags::SERIES_BASE => series_base(env.payload)?,
+        tags::SERIES_IDS => format!(
+            "series fingerprint set: {} bytes of Golomb–Rice coded event-ID fingerprints (header and checksum verified)",
+            env.payload.len()
+        ),
         _ => "no summary for this type".into(),
     };
     let _ = writeln!(t, "{line}");
@@ -247,6 +253,63 @@ fn series_meta(payload: &[u8]) -> crate::Result<String> {
         tags::name(tag),
         params.len()
     ))
+}
+
+/// A series base (FORMAT.md, `SERIES_BASE`): its tally, fingerprint-set slots, absorbed
+/// records and windows; each window's aggregate (a whole envelope) is checked and, when it is
+/// the CLI metric's, summarised.
+fn series_base(payload: &[u8]) -> crate::Result<String> {
+    let mut r = Reader::new(payload);
+    let (folded, duplicates, late, rejected) = (
+        r.u64("folded")?,
+        r.u64("duplicates")?,
+        r.u64("late")?,
+        r.u64("rejected")?,
+    );
+    let slots = r.u32("fingerprint-set slots")?;
+    let mut sets = 0u32;
+    for _ in 0..slots {
+        match r.u8("fingerprint-set slot flag")? {
+            0 => {}
+            1 => {
+                r.take(16, "fingerprint-set id")?;
+                sets += 1;
+            }
+            other => {
+                return Err(crate::Error::invalid_state(format!(
+                    "fingerprint-set slot flag {other} (0 or 1)"
+                )));
+            }
+        }
+    }
+    let records = r.u32("absorbed records")?;
+    r.take(16 * records as usize, "absorbed record ids")?;
+    let windows = r.u32("windows")?;
+    let mut s = format!(
+        "series base: folded {folded}, duplicates {duplicates}, late {late}, rejected {rejected}; \
+         {sets} of {slots} shards hold fingerprint sets; {records} records absorbed; {windows} windows"
+    );
+    for _ in 0..windows {
+        let start = r.u64("window start")?;
+        let agg = r.section("window aggregate")?;
+        let env = Envelope::parse(agg, &Limits::default())?;
+        let line = match env.type_tag {
+            tags::STRUCT => codec::decode::<CliAgg>(agg).map(|a| agg_line(&a)),
+            tags::KEYED => codec::decode::<Keyed<String, CliAgg>>(agg)
+                .and_then(|k| Ok(format!("{} keys, {}", k.len(), agg_line(&k.total()?)))),
+            other => Ok(format!("{} ({} bytes)", tags::name(other), agg.len())),
+        }
+        .unwrap_or_else(|e| {
+            format!(
+                "{} ({} bytes; not the CLI metric's: {e})",
+                tags::name(env.type_tag),
+                agg.len()
+            )
+        });
+        let _ = write!(s, "\n  window {}: {line}", format_rfc3339_ms(start));
+    }
+    r.finish("series base")?;
+    Ok(s)
 }
 
 fn series_record(bytes: &[u8]) -> crate::Result<String> {
