@@ -123,7 +123,10 @@ fn run(hex: bool) -> Result<()> {
                 line.push_str(&format!("{b:02x}"));
             }
         }
-        println!("{line}");
+        if let Err(e) = write_line(&line) {
+            eprintln!("wasm-check: writing to stdout: {e}");
+            std::process::exit(1);
+        }
     };
 
     // The stable hash itself, on fixed inputs of every length class (0–3, 4–8, 9–16, longer).
@@ -243,6 +246,35 @@ fn run(hex: bool) -> Result<()> {
     fold_two_ways("derived", Exact::Commutative, &shards, &mut rng, &out)?;
 
     Ok(())
+}
+
+/// Writes `line` and a newline to stdout, retrying while the pipe is full: under Node's WASI
+/// stdout is the process's own descriptor, non-blocking when it is a pipe, so a long `--hex`
+/// line into a slow reader fails with `WouldBlock` where `println!` would panic.
+fn write_line(line: &str) -> std::io::Result<()> {
+    use std::io::{ErrorKind, Write};
+    let bytes = format!("{line}\n").into_bytes();
+    let mut rest = &bytes[..];
+    let mut stdout = std::io::stdout().lock();
+    while !rest.is_empty() {
+        match stdout.write(rest) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    loop {
+        match stdout.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn err(e: shardfold::Error) -> String {
