@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # shardfold's core (aggregates, dedup, windows, codec, hash: no features, no tokio, no store) on
 # wasm32. Builds the library for wasm32-unknown-unknown and wasm32-wasip1 (no features; and
-# `derive` for the first), builds the
-# wasm-check program (wasm-check/, its own workspace) for wasm32-wasip1 and for the host, runs
-# the first under Node's WASI (wasm-check/run.mjs) and the second natively, and diffs their
-# output: one line per folded state, the length and xxh3 of its encoded bytes. Any build or run
-# failure, or any differing line, exits non-zero.
+# `derive` for the first), builds the wasm-check program (wasm-check/, its own workspace) for
+# wasm32-wasip1 and for the host, runs the first under Node's WASI (wasm-check/run.mjs) and the
+# second natively, and diffs their output: one line per folded state, the length and xxh3 of its
+# encoded bytes. Any build or run failure, or any differing line, exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
