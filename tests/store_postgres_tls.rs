@@ -172,7 +172,7 @@ async fn a_host_name_the_certificate_does_not_name_is_refused_under_verify_full(
     );
     let (kind, message) = refused(&url).await;
     assert_eq!(kind, StoreErrorKind::Auth, "{message}");
-    assert!(message.contains("NotValidForName"), "{message}");
+    assert!(message.contains("not valid for name"), "{message}");
 }
 
 #[tokio::test]
