@@ -93,7 +93,7 @@ fn err(e: tokio_postgres::Error) -> Error {
 fn tls_err(e: tokio_postgres::Error) -> Error {
     let cause = std::error::Error::source(&e).map(ToString::to_string);
     let refused = cause.as_deref().is_some_and(|c| {
-        c.contains("invalid peer certificate") || c.contains("certificate") && c.contains("alert")
+        c.contains("invalid peer certificate") || (c.contains("certificate") && c.contains("alert"))
     });
     let kind = if refused {
         StoreErrorKind::Auth
