@@ -94,4 +94,51 @@ fi
 wait_for redis-tls port_open 6380
 export SHARDFOLD_REDIS_CA="$tls/ca.crt"
 
+# --- PostgreSQL over TLS, 127.0.0.1:5433, TLS only, a throw-away CA in /tmp/shardfold-pg-tls ---
+# A second cluster ("tls") beside main: ssl = on, and pg_hba.conf holds a single hostssl line, so
+# plain connections are refused. other-ca.crt is a second CA that signed nothing the server
+# shows, for the unknown-CA test.
+pgtls=/tmp/shardfold-pg-tls
+pgtls_ready() { psql "host=127.0.0.1 port=5433 user=postgres dbname=postgres sslmode=require" -Atc 'SELECT 1'; }
+if ! pgtls_ready >/dev/null 2>&1; then
+  need_pkg openssl openssl
+  need_pkg pg_ctlcluster postgresql
+  mkdir -p "$pgtls" && chmod 755 "$pgtls"
+  if [ ! -f "$pgtls/server.crt" ] || [ ! -f "$pgtls/other-ca.crt" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=shardfold-pg-test-ca \
+      -keyout "$pgtls/ca.key" -out "$pgtls/ca.crt" 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=shardfold-pg-other-ca \
+      -keyout "$pgtls/other-ca.key" -out "$pgtls/other-ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+      -keyout "$pgtls/server.key" -out "$pgtls/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$pgtls/san.ext"
+    openssl x509 -req -in "$pgtls/server.csr" -CA "$pgtls/ca.crt" -CAkey "$pgtls/ca.key" \
+      -CAcreateserial -days 3650 -extfile "$pgtls/san.ext" -out "$pgtls/server.crt" 2>/dev/null
+  fi
+  chown postgres "$pgtls/server.key" "$pgtls/server.crt" && chmod 600 "$pgtls/server.key"
+  pgver=$(ls /usr/lib/postgresql | sort -V | tail -1)
+  if [ ! -d "/etc/postgresql/$pgver/tls" ]; then
+    pg_createcluster --user postgres "$pgver" tls -p 5433 -- --auth=trust >/dev/null
+  fi
+  conf=/etc/postgresql/$pgver/tls
+  sed -i '/^# shardfold-tls$/,$d' "$conf/postgresql.conf"
+  cat >> "$conf/postgresql.conf" <<CONF
+# shardfold-tls
+port = 5433
+listen_addresses = '127.0.0.1'
+ssl = on
+ssl_cert_file = '$pgtls/server.crt'
+ssl_key_file = '$pgtls/server.key'
+CONF
+  printf 'hostssl all all 127.0.0.1/32 trust\n' > "$conf/pg_hba.conf"
+  pg_ctlcluster --skip-systemctl-redirect "$pgver" tls stop >/dev/null 2>&1 || true
+  pg_ctlcluster --skip-systemctl-redirect "$pgver" tls start
+fi
+wait_for postgres-tls pgtls_ready
+psql "host=127.0.0.1 port=5433 user=postgres dbname=postgres sslmode=require" -Atc \
+  "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
+  || psql "host=127.0.0.1 port=5433 user=postgres dbname=postgres sslmode=require" -qc "CREATE DATABASE test"
+export SHARDFOLD_PG_CA="$pgtls/ca.crt"
+export SHARDFOLD_POSTGRES_TLS_URL="postgres://postgres@localhost:5433/test?sslmode=verify-full&sslrootcert=$pgtls/ca.crt"
+
 export SHARDFOLD_REQUIRE_SERVICES=1

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 /// | `nats://HOST:PORT/BUCKET` | NATS JetStream KV bucket, created if absent | `nats` |
 ///
 /// `rediss://…` is Redis over TLS (feature `redis-tls`).
+/// `postgres://…?sslmode=verify-full` (or `require`, `verify-ca`; `sslrootcert=PATH` names a CA
+/// file) is PostgreSQL over TLS (feature `postgres-tls`; see [`PostgresStore`](super::PostgresStore)).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
