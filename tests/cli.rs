@@ -5,6 +5,7 @@
 //!
 //! Redis: `SHARDFOLD_REDIS_URL` (default `redis://127.0.0.1:6379`); skipped with a notice when
 //! absent, unless `SHARDFOLD_REQUIRE_SERVICES=1`.
+#![cfg(feature = "cli")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

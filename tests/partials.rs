@@ -8,7 +8,7 @@ use common::finite_f64;
 use proptest::prelude::*;
 use shardfold::agg::{Partial, Partials};
 use shardfold::testkit::Laws;
-use shardfold::{Distinct, Error, Insert, Merge, Stats, codec};
+use shardfold::{Distinct, Error, Insert, Stats, codec};
 
 fn stats_of(values: &[f64]) -> Stats {
     let mut s = Stats::default();
@@ -104,7 +104,7 @@ mod through_a_series {
     use std::time::Duration;
 
     use shardfold::store::{EventOutcome, ManualClock, Series, SeriesConfig, connect};
-    use shardfold::{Event, Outcome, Zip};
+    use shardfold::{Event, Merge, Outcome, Zip};
 
     type Z = Zip<(Stats, Distinct)>;
 

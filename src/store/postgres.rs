@@ -619,6 +619,7 @@ impl KvStore for PostgresStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
