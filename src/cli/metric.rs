@@ -261,7 +261,7 @@ impl SpecFlags {
                  (drop the flag to use the stored value, or use another metric name)"
             )))
         };
-        let ms = |v: u64| super::parse::format_duration_ms(v);
+        let ms = |v: u64| super::duration::format_duration_ms(v);
         let pairs: [(&str, Option<String>, String); 7] = [
             ("--window", self.window_ms.map(ms), ms(stored.window_ms)),
             ("--horizon", self.horizon_ms.map(ms), ms(stored.horizon_ms)),

@@ -11,6 +11,7 @@
 //!
 //! Errors are one line on stderr and exit status 1.
 
+pub mod duration;
 pub mod ingest;
 pub mod inspect;
 pub mod metric;

@@ -133,24 +133,9 @@ pub struct WorkerArgs {
     pub horizon_ms: u64,
 }
 
-/// Parses `500ms`, `30s`, `10m`, `6h`, `2d`, or a number of seconds.
+/// Parses a duration flag (`500ms`, `30s`, `10m`, `6h`, `2d`), as every other command does.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (500ms, 30s, 10m, 6h, 2d)"))?;
-    let ms = match unit {
-        "ms" => Some(n),
-        "" | "s" => n.checked_mul(1_000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h, d)")),
-    };
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("`{s}` is too long"))
+    super::duration::parse_duration_ms(s).map(Duration::from_millis)
 }
 
 /// The exit status of a worker process told to crash.
@@ -404,7 +389,7 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("30").is_err()); // a unit is required, as for ingest
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86_400)));
