@@ -192,23 +192,27 @@ impl<A: Aggregate> MetricBuilder<A> {
 /// A metric: an aggregate of type `A` stored in K shards of a [`KvStore`].
 ///
 /// ```
-/// # #[cfg(feature = "testkit")] {
 /// use std::sync::Arc;
-/// use shardfold::Outcome;
+/// use std::time::Duration;
 /// use shardfold::store::{EventOutcome, MemoryStore, Metric};
-/// // the conformance suite's dedup-by-ID sum stands in for a real deduped aggregate
-/// use shardfold::store::conformance::{IdSum, TestEvent};
+/// use shardfold::{Deduped, Event, IdDedup, Outcome, Sum};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let store = Arc::new(MemoryStore::new());
-/// let metric = Metric::<IdSum>::open(store, "orders", 4).await?;
-/// let batch = [TestEvent::new(1), TestEvent::new(2), TestEvent::new(1)];
+/// // order amounts, each order folded once: IDs remembered for 6 hours
+/// let dedup = IdDedup::builder().horizon(Duration::from_secs(6 * 3600));
+/// let metric = Metric::builder(Arc::new(MemoryStore::new()), "orders")
+///     .shards(4)
+///     .template(dedup.build_deduped(Sum::default())?)
+///     .open()
+///     .await?;
+/// let t = 1_764_633_600_000; // event time, ms
+/// let batch = [Event::new("o-1", t, 250i64), Event::new("o-2", t, 100), Event::new("o-1", t, 250)];
 /// let report = metric.fold(&batch).await?;
 /// assert_eq!(report.outcomes[2], EventOutcome::Done(Outcome::Duplicate));
 /// let again = metric.fold(&batch[..1]).await?; // a redelivery
 /// assert_eq!(again.outcomes[0], EventOutcome::Done(Outcome::Duplicate));
-/// assert_eq!(metric.query().await?.ids.len(), 2);
+/// let total: Deduped<Sum, IdDedup> = metric.query().await?;
+/// assert_eq!(total.aggregate().get(), 350);
 /// # Ok::<(), shardfold::Error>(()) }).unwrap();
-/// # }
 /// ```
 pub struct Metric<A> {
     store: Arc<dyn KvStore>,
