@@ -237,3 +237,51 @@ pub(crate) fn compare(
     lines.extend(counters.surprise_notes.iter().cloned());
     Ok(Verdict { lines, ok })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn stored(values: &[(f64, u64)]) -> Agg {
+        let mut a = Agg::default();
+        for &v in values {
+            a.insert(v).unwrap();
+        }
+        a
+    }
+
+    /// The comparison that decides the exit status finds every kind of difference.
+    #[test]
+    fn every_difference_is_found() {
+        let events = [(1.5, 1), (-0.25, 2), (3.0, 1), (0.5, 9)];
+        let mut exact = Exact::default();
+        for &(v, i) in &events {
+            exact.add(v, i).unwrap();
+        }
+        assert!(exact.compare(&stored(&events)).is_empty());
+
+        let mut one_lost = events.to_vec();
+        one_lost.pop();
+        let d = exact.compare(&stored(&one_lost));
+        assert!(
+            d.contains(&"count") && d.contains(&"sum") && d.contains(&"distinct registers"),
+            "{d:?}"
+        );
+
+        let mut doubled = events.to_vec();
+        doubled.push(events[1]);
+        let d = exact.compare(&stored(&doubled));
+        assert!(d.contains(&"count") && d.contains(&"sum"), "{d:?}");
+        assert!(!d.contains(&"distinct registers"), "{d:?}");
+
+        let mut nudged = events.to_vec();
+        nudged[2].0 = 3.0 + f64::EPSILON * 4.0; // the max, one ulp-ish off
+        let d = exact.compare(&stored(&nudged));
+        assert!(d.contains(&"max") && d.contains(&"sum"), "{d:?}");
+
+        let mut lower = events.to_vec();
+        lower[1].0 = -0.5;
+        assert!(exact.compare(&stored(&lower)).contains(&"min"));
+    }
+}
