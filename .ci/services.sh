@@ -51,7 +51,10 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT 1 FROM pg_database WHERE 
 if ! port_open 4222; then
   need_pkg nats-server nats-server
   mkdir -p /var/lib/nats-server
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+  # its own pidfile: without one, start-stop-daemon takes the 4223 server (same executable)
+  # for this one and starts nothing
+  start-stop-daemon --start --background --make-pidfile --pidfile /run/shardfold-nats.pid \
+    --exec /usr/sbin/nats-server -- \
     -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 fi
 wait_for nats port_open 4222

@@ -255,13 +255,46 @@ fn simulation_postgres() {
     server_sim("postgres", "simulation_postgres", "postgres", url);
 }
 
-/// 50 seeds against NATS JetStream KV. (An earlier run failed about one seed in five: the
-/// checker missed writes still in flight when a fold was dropped — killed invocations, fold
-/// deadlines — which landed after the oracle looked; `FaultStore` now runs a sent write to its
-/// end and the simulation waits for those writes before checking.)
+/// 50 seeds against NATS JetStream KV, when `SHARDFOLD_SIM_NATS=1`: about 7 s per seed (a
+/// JetStream write and key listing are slow next to the other servers), so `.ci/run` runs 12
+/// seeds (`SHARDFOLD_SIM_SEEDS=12`); 50 of 50 passed by hand (issue 11 report). (An earlier run
+/// failed about one seed in five: the checker missed writes still in flight when a fold was
+/// dropped — killed invocations, fold deadlines — which landed after the oracle looked;
+/// `FaultStore` now runs a sent write to its end and the simulation waits for them.)
 #[cfg(feature = "nats")]
 #[test]
 fn simulation_nats() {
+    if !std::env::var("SHARDFOLD_SIM_NATS").is_ok_and(|v| v == "1") {
+        eprintln!("NOT RUN: simulation_nats is slow (~7 s per seed); SHARDFOLD_SIM_NATS=1 runs it");
+        return;
+    }
+    // a bucket of its own, deleted afterwards: JetStream lists a bucket's keys by scanning all
+    // of them, so a bucket that kept every earlier run's keys made each seed slower
     let url = store_common::url("SHARDFOLD_NATS_URL", "nats://127.0.0.1:4222/shardfold_test");
-    server_sim("nats", "simulation_nats", "nats", url);
+    let server = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(s, _)| s)
+        .to_owned();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let bucket = format!("sfsim_{}_{nanos}", std::process::id());
+    server_sim(
+        "nats",
+        "simulation_nats",
+        "nats",
+        format!("{server}/{bucket}"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let host = server.trim_start_matches("nats://");
+        if let Ok(client) = async_nats::connect(host).await {
+            let _ = async_nats::jetstream::new(client)
+                .delete_key_value(&bucket)
+                .await;
+        }
+    });
 }
