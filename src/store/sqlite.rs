@@ -102,7 +102,7 @@ fn init(path: &Path) -> Result<Connection> {
                 ..
             }) if attempt < 100 => {
                 attempt += 1;
-                // 1–50 ms, growing; spread by the attempt and the thread so racers separate
+                // 1–50 ms, growing with the attempt (the busy timeout does not apply here)
                 let jitter = u64::from(attempt.wrapping_mul(7919) % 13);
                 std::thread::sleep(Duration::from_millis(u64::from(attempt.min(37)) + jitter));
             }
