@@ -144,4 +144,9 @@ psql "host=127.0.0.1 port=5433 user=postgres dbname=postgres sslmode=require" -A
 export SHARDFOLD_PG_CA="$pgtls/ca.crt"
 export SHARDFOLD_POSTGRES_TLS_URL="postgres://postgres@localhost:5433/test?sslmode=verify-full&sslrootcert=$pgtls/ca.crt"
 
+# --- more servers, one file each (S3/DynamoDB emulators, Redis Cluster, ...) ---
+for f in "$(dirname "${BASH_SOURCE[0]}")"/services.d/*.sh; do
+  [ -e "$f" ] && . "$f"
+done
+
 export SHARDFOLD_REQUIRE_SERVICES=1
