@@ -139,7 +139,8 @@ async fn series_damaged_bucket_is_named_and_left_out() {
         EventOutcome::Accepted
     );
 
-    // repair: delete the damaged keys and replay those buckets' events
+    // repair: delete the damaged keys (the base is then reported as vanished, not taken for
+    // empty), acknowledge the loss, and replay those buckets' events
     store.delete(&record).await.unwrap();
     store.delete(&base).await.unwrap();
     let ids_of_base = String::from_utf8_lossy(&base)
@@ -148,6 +149,11 @@ async fn series_damaged_bucket_is_named_and_left_out() {
     for k in store.list(ids_of_base.as_bytes()).await.unwrap() {
         store.delete(&k).await.unwrap();
     }
+    assert!(matches!(
+        series.query_range(T0, T0 + 600_000).await,
+        Err(Error::Vanished { .. })
+    ));
+    assert_eq!(series.accept_vanished(T0, T0 + 600_000).await.unwrap(), 1);
     assert!(series.fold(&all).await.unwrap().is_complete());
     let view = series.query_range(T0, T0 + 600_000).await.unwrap();
     assert_eq!(view.total().unwrap().get(), 1001);
@@ -193,4 +199,79 @@ async fn metric_vanished_shard_is_reported_not_taken_for_empty() {
     metric.accept_vanished(1).await.unwrap();
     metric.fold(&batch).await.unwrap();
     assert_eq!(metric.query().await.unwrap().aggregate().get(), 400);
+}
+
+/// A bucket base that vanished (flushed, evicted by a memory policy) is reported by queries
+/// and compactions — by this handle and by a fresh one — never taken for an empty bucket (a
+/// compaction that did would write a fresh base and forget the bucket's compacted events);
+/// eviction is not mistaken for a loss; the loss is acknowledged, the bucket replayed, exact.
+#[tokio::test]
+async fn series_vanished_bucket_is_reported_not_taken_for_empty() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(T0 + 600_000));
+    let open = || {
+        let config = SeriesConfig::new(Sum::default())
+            .window(Duration::from_secs(60))
+            .retention(Duration::from_secs(3_600))
+            .compact_every(0)
+            .clock(clock.clone());
+        Series::<Sum, i64>::open(store.clone(), "m", config)
+    };
+    let series = open().await.unwrap();
+    // ten one-minute buckets of 100 events each, all compacted
+    let all: Vec<Event<i64>> = (0..1000u64)
+        .map(|i| Event::new(i, T0 + i * 600, 1))
+        .collect();
+    assert!(series.fold(&all).await.unwrap().is_complete());
+    series.compact_range(T0, T0 + 600_000).await.unwrap();
+    let bases: Vec<Vec<u8>> = store
+        .list(b"m/b/")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(b"/base"))
+        .collect();
+    assert_eq!(bases.len(), 10);
+    let gone = bases[3].clone();
+    let name = String::from_utf8_lossy(&gone).into_owned();
+    store.delete(&gone).await.unwrap();
+    let third: Vec<Event<i64>> = all[300..400].to_vec();
+
+    for handle in [&series, &open().await.unwrap()] {
+        match handle.query_range(T0, T0 + 600_000).await {
+            Err(Error::Vanished { metric, key }) => {
+                assert_eq!((metric.as_str(), key), ("m", name.clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let readable = handle.query_range_readable(T0, T0 + 600_000).await.unwrap();
+        assert_eq!(readable.unreadable.len(), 1);
+        assert_eq!(readable.value.total().unwrap().get(), 900);
+        // a redelivery of the lost bucket's events is appended, but no compaction folds it
+        // into a fresh base: the bucket stays reported, nothing is silently re-counted
+        assert!(handle.fold(&third).await.unwrap().is_complete());
+        assert!(matches!(
+            handle.compact_range(T0 + 180_000, T0 + 240_000).await,
+            Err(Error::Vanished { .. })
+        ));
+        assert!(store.read(&gone).await.unwrap().is_none());
+    }
+
+    // acknowledged: the bucket is empty again, and the replay (already appended) is folded once
+    assert_eq!(series.accept_vanished(T0, T0 + 600_000).await.unwrap(), 1);
+    assert_eq!(series.accept_vanished(T0, T0 + 600_000).await.unwrap(), 0);
+    series.compact_range(T0, T0 + 600_000).await.unwrap();
+    let view = series.query_range(T0, T0 + 600_000).await.unwrap();
+    assert_eq!(view.total().unwrap().get(), 1000);
+    assert_eq!(view.tally().folded, 1000);
+
+    // eviction deletes bases: not a loss, and the marks go with them
+    clock.set(T0 + 600_000 + 4 * 3_600_000);
+    let swept = series.maintain().await.unwrap();
+    assert!(swept.evicted >= 10, "{swept:?}");
+    let readable = series.query_range_readable(T0, T0 + 600_000).await.unwrap();
+    assert!(readable.unreadable.is_empty(), "{:?}", readable.unreadable);
+    assert_eq!(readable.value.window_count(), 0);
+    assert!(store.list(b"m/b/").await.unwrap().is_empty());
+    assert!(store.list(b"m/p/").await.unwrap().is_empty());
 }

@@ -1,6 +1,8 @@
 //! Which shards of a [`Metric`](super::Metric) have been written: `<metric>/present`, so that a
 //! shard key that vanished from the store (flushed, evicted by a memory policy, deleted by hand)
-//! is reported as [`Error::Vanished`] instead of being taken for an empty shard.
+//! is reported as [`Error::Vanished`] instead of being taken for an empty shard. A
+//! [`Series`](super::Series) keeps the same record per group of 256 buckets, one bit per
+//! bucket base (`<m>/p/<group>`).
 //!
 //! A shard is marked after its first write (compare-and-set on the presence key, retried), and
 //! marked again by the first fold of each process that finds it unmarked — so a crash between
@@ -111,10 +113,25 @@ pub(crate) async fn mark(
     k: u32,
     on: bool,
 ) -> Result<()> {
+    modify(store, metric, key, shards, k, |p| p.set(k, on)).await?;
+    Ok(())
+}
+
+/// Applies `change` (which says whether it changed anything) to the record at `key` with
+/// compare-and-set, retrying conflicts: the record as written, or as read when `change` left
+/// it as it was (then nothing is written). `Contended` names `shard` when the attempts run out.
+pub(crate) async fn modify(
+    store: &dyn KvStore,
+    metric: &str,
+    key: &[u8],
+    shards: u32,
+    shard: u32,
+    change: impl Fn(&mut Presence) -> bool,
+) -> Result<Presence> {
     for _ in 0..ATTEMPTS {
         let (mut p, version) = read(store, key, shards).await?;
-        if !p.set(k, on) {
-            return Ok(());
+        if !change(&mut p) {
+            return Ok(p);
         }
         let bytes = codec::encode(&p);
         let written = match version {
@@ -122,12 +139,29 @@ pub(crate) async fn mark(
             Some(v) => store.update(key, &bytes, v).await?,
         };
         if matches!(written, WriteOutcome::Written(_)) {
-            return Ok(());
+            return Ok(p);
         }
     }
     Err(Error::Contended {
         metric: metric.to_owned(),
-        shard: k,
+        shard,
         attempts: ATTEMPTS,
     })
+}
+
+impl Presence {
+    /// Sets or clears every bit in `range` (clamped to the shard count); `true` when that
+    /// changed anything.
+    pub(crate) fn set_range(&mut self, range: std::ops::Range<u32>, on: bool) -> bool {
+        let mut changed = false;
+        for k in range.start..range.end.min(self.shards) {
+            changed |= self.set(k, on);
+        }
+        changed
+    }
+
+    /// Whether no bit is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bits.iter().all(|&b| b == 0)
+    }
 }

@@ -104,6 +104,14 @@ where
         let (cursor, base) = join(self.cursor(), self.store.read(&key)).await;
         let sealed = cursor?.is_some_and(|(c, _)| bucket < c.seal_next);
         let base = match base? {
+            // absent: new, or vanished (the mark is read after the base: see `vanish`)
+            None if self.base_was_written(bucket).await? => {
+                return if self.still_vanished(bucket).await? {
+                    Err(self.vanished(bucket))
+                } else {
+                    Ok(None) // created or evicted meanwhile: read again
+                };
+            }
             None => None,
             Some((bytes, v)) => Some((
                 codec::decode::<Base<A>>(&bytes).map_err(|e| self.named(&key, e))?,
@@ -241,7 +249,9 @@ where
     ///
     /// [`Error::Contended`] (its `shard` field is 0: a bucket has one base) after the retry
     /// policy's attempts; [`Error::Store`]; a stored
-    /// record or base that fails to decode ([`Error::InvalidState`] naming its key).
+    /// record or base that fails to decode ([`Error::Damaged`] naming its key);
+    /// [`Error::Vanished`] when the bucket's base was written and is gone (nothing is written:
+    /// see [`accept_vanished`](Self::accept_vanished)).
     pub async fn compact_bucket(&self, bucket: u64) -> Result<Tally> {
         let policy = &self.cfg.policy;
         for attempt in 1..=policy.max_attempts {
@@ -298,6 +308,13 @@ where
             {
                 return Ok(None);
             }
+        }
+        // the base exists (written now or before): make sure its mark does, so that its loss
+        // is reported (a crash between creating a base and marking it is healed here)
+        if (loaded.base.is_some() || (changed && !blank))
+            && let Err(e) = self.mark_base(bucket).await
+        {
+            tracing::warn!(series = %self.name, bucket, error = %e, "marking a bucket base failed");
         }
         // the base lists the records it absorbed: deleting them is safe, and a crash before
         // (or a failed delete) only leaves records the next compaction skips
@@ -384,6 +401,7 @@ where
 
     /// Deletes a bucket's bases, fingerprint sets and records.
     async fn evict_bucket(&self, bucket: u64) -> Result<u64> {
+        self.unmark_bases(bucket, bucket + 1).await?;
         self.delete_range(&[Kind::Record, Kind::Base, Kind::Ids], bucket, bucket + 1)
             .await
     }
@@ -494,6 +512,8 @@ where
             evicted: evict.1 - evict.0,
             keys_deleted: 0,
         };
+        // marks first: a base found absent after this is an evicted one, not a vanished one
+        self.unmark_bases(evict.0, evict.1).await?;
         done.keys_deleted += self
             .delete_range(&[Kind::Record, Kind::Base, Kind::Ids], evict.0, evict.1)
             .await?;

@@ -65,6 +65,11 @@ impl Keys {
         self.with("cursor")
     }
 
+    /// `<m>/p/<group>`: which bucket bases of a group of 256 buckets were written.
+    pub(crate) fn presence(&self, group: u64) -> Vec<u8> {
+        self.with(&format!("p/{group:014x}"))
+    }
+
     /// `<m>/<kind>/<group>/`: the keys of a kind for 256 consecutive buckets.
     pub(crate) fn group_dir(&self, kind: Kind, group: u64) -> Vec<u8> {
         self.with(&format!("{}/{group:014x}/", kind.letter()))

@@ -7,6 +7,7 @@ mod config;
 mod keys;
 mod query;
 mod record;
+mod vanish;
 #[doc(hidden)]
 pub mod wire;
 
@@ -94,6 +95,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SeriesValu
 /// | `<m>/r/<bucket>/<record id>` | a batch's events of one bucket: fingerprint, time, value | [`Series::fold`] (create, unique key) |
 /// | `<m>/b/<bucket>/base` | per window of the bucket its aggregate; absorbed records; counters; the K set keys | compaction (compare-and-set) |
 /// | `<m>/i/<bucket>/<shard>/<set id>` | the fingerprints of one shard's folded events | compaction (create; never rewritten) |
+/// | `<m>/p/<group>` | which bases of 256 consecutive buckets were written (see [`accept_vanished`](Series::accept_vanished)) | compaction, eviction (compare-and-set) |
 ///
 /// `<bucket>` is `time / B` spelt as a group of 256 buckets and the bucket within it (hex),
 /// so byte order is time order and a sweep lists one directory per 256 buckets. An event's
@@ -156,6 +158,8 @@ pub struct Series<A, V> {
     cfg: SeriesConfig<A>,
     meta: SeriesMeta,
     ids: RecordIds,
+    /// Buckets whose base this handle knows is marked present (see `vanish`).
+    marked: std::sync::Mutex<std::collections::HashSet<u64>>,
     _value: PhantomData<fn(V)>,
 }
 
@@ -248,6 +252,7 @@ where
             cfg: config,
             meta,
             ids: RecordIds::new(),
+            marked: std::sync::Mutex::default(),
             _value: PhantomData,
         };
         series.ensure_meta().await?;

@@ -99,7 +99,8 @@ where
     /// # Errors
     ///
     /// [`Error::Store`](crate::Error::Store); [`Error::Damaged`](crate::Error::Damaged) naming
-    /// the first stored value of the range that fails to decode (see
+    /// the first stored value of the range that fails to decode, or
+    /// [`Error::Vanished`](crate::Error::Vanished) the first bucket base that vanished (see
     /// [`query_range_readable`](Self::query_range_readable) for an answer without it).
     pub async fn query_range(&self, from_ms: u64, to_ms: u64) -> Result<SeriesView<A>> {
         let readable = self.query_range_readable(from_ms, to_ms).await?;
@@ -120,7 +121,12 @@ where
     /// them: within the horizon they are folded once); a damaged *fingerprint set* loses only
     /// that shard's dedup memory for the bucket (a redelivery of its events would be folded
     /// again); a damaged *base* loses the bucket's compacted windows — delete the base and its
-    /// sets, then replay the bucket's events from the source. A damaged cursor is rebuilt by
+    /// sets, acknowledge the loss with [`accept_vanished`](Self::accept_vanished), then replay
+    /// the bucket's events from the source.
+    ///
+    /// A base that **vanished** (written once, now absent: flushed, evicted by a memory
+    /// policy) is listed the same way, as [`Error::Vanished`](crate::Error::Vanished) naming its
+    /// key, never taken for an empty bucket. A damaged cursor is rebuilt by
     /// the next [`maintain`](Self::maintain) once deleted.
     ///
     /// # Errors
@@ -154,7 +160,7 @@ where
             for loaded in loads {
                 let loaded = match loaded {
                     Ok(loaded) => loaded,
-                    Err(e @ crate::Error::Damaged { .. }) => {
+                    Err(e @ (crate::Error::Damaged { .. } | crate::Error::Vanished { .. })) => {
                         unreadable.push(e);
                         continue;
                     }
