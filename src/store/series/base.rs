@@ -14,6 +14,13 @@ use crate::error::{Error, Result};
 use crate::merge::Insert;
 
 /// Counters of what became of the events offered to a bucket shard.
+///
+/// The windows' aggregates are exact; these counters are diagnostics with one known
+/// over-count: when a fold's append of a record landed but its reply was lost, and a
+/// compaction folded and deleted the record before the fold's retry created it again, the
+/// second copy's events count as `duplicates` (they are not folded twice) and its `late`
+/// count is added twice. Keeping every absorbed record's id long enough to recognise such a
+/// retry would make bases grow with the number of appends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Events folded into a window.
