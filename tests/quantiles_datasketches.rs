@@ -665,6 +665,32 @@ fn buffered_values_are_read_as_values() {
 }
 
 #[test]
+fn more_centroids_than_the_bound_are_compressed_once() {
+    // 100 singletons at k = 10: more than this crate keeps for n = 100, δ = 20
+    let mut b = vec![2, 1, 20, 10, 0, 0, 0, 0];
+    b.extend_from_slice(&100u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&0.0f64.to_le_bytes());
+    b.extend_from_slice(&99.0f64.to_le_bytes());
+    for i in 0..100 {
+        b.extend_from_slice(&f64::from(i).to_le_bytes());
+        b.extend_from_slice(&1u64.to_le_bytes());
+    }
+    let q = Quantiles::from_datasketches(&b).unwrap();
+    assert!(q.centroids().len() < 100);
+    assert_eq!(
+        (q.count(), q.min(), q.max(), q.sum()),
+        (100, Some(0.0), Some(99.0), 4950.0)
+    );
+    let exact: Vec<f64> = (0..100).map(f64::from).collect();
+    for q_ in QS {
+        let x = q.quantile(q_).unwrap().unwrap();
+        within_rank(&exact, q_, x, q.rank_error_bound(q_)).unwrap();
+    }
+    exercise(&q);
+}
+
+#[test]
 fn exporting_refuses_compressions_without_a_k() {
     for delta in [10, 15, 19, 501, 9_999] {
         let mut q = Quantiles::new(delta);
