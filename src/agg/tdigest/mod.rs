@@ -73,12 +73,19 @@
 //! compression). Call [`Quantiles::flush`] first to answer many queries without that cost.
 //! Encoding writes the flushed digest, so the bytes never depend on buffer state.
 //!
+//! # Apache DataSketches
+//!
+//! [`Quantiles::to_datasketches`] and [`Quantiles::from_datasketches`] write and read the
+//! serialized image of DataSketches' `tdigest_double` (δ = 2k), so digests cross to and from
+//! Python, Java and C++ DataSketches; see [`datasketches`] for what crosses exactly.
+//!
 //! # Values
 //!
 //! NaN and ±infinity are refused with [`Error::InvalidValue`], and
 //! nothing changes. `-0.0` is stored as `+0.0`.
 
 mod compress;
+pub mod datasketches;
 mod query;
 mod scale;
 mod wire;

@@ -85,7 +85,7 @@ fn invalid(reason: &'static str) -> Error {
 
 /// Every invariant a digest built by this crate holds, so a decoded digest cannot panic later
 /// (count and extremes are checked by [`Tally::read`]).
-fn validate(q: &Quantiles) -> Result<()> {
+pub(super) fn validate(q: &Quantiles) -> Result<()> {
     let (Some(min), Some(max)) = (q.tally.min(), q.tally.max()) else {
         return if q.sum.is_zero() && q.centroids.is_empty() {
             Ok(())
