@@ -11,7 +11,7 @@
 //! * delete: `DEL key` and `ZREM index key` → whether the key existed.
 //!
 //! Metric keys carry a cluster hash tag, `{<metric>}/<k>`, so that a Redis Cluster keeps one
-//! metric's shards and metadata in one slot (see [Redis Cluster](#redis-cluster)).
+//! metric's shards and metadata in one slot (see [`RedisStore`]).
 //!
 //! # Listing: the key index
 //!
@@ -23,7 +23,8 @@
 //! * a key with a hash tag (Redis's rule: the first `{` and the first `}` after it, with
 //!   something between them) is indexed in `{tag}\xffidx` (the bytes `{`, the tag, `}`,
 //!   `0xFF`, `idx`);
-//! * every other key is indexed in the global `shardfold\xffidx`.
+//! * every other key is indexed in the global `shardfold\xffidx` (on a single server; a
+//!   cluster keeps no index of untagged keys and lists them with `SCAN`).
 //!
 //! These index keys are reserved: creating or deleting one is refused. A listing reads one
 //! index: the one of the prefix's tag when the prefix holds a complete `{tag}`, else the
@@ -38,38 +39,8 @@
 //!
 //! # Redis Cluster
 //!
-//! With the feature `redis-cluster`, [`RedisStore::connect`] also takes
-//! `redis+cluster://[user:password@]HOST:PORT[,HOST:PORT…]`: the seed nodes of a cluster (one
-//! is enough; list several so that connecting survives one being down). The client learns the
-//! slot map from them, sends each command to the primary of its key's slot, follows `MOVED` and
-//! `ASK`, and refreshes the map after a failover. What the cluster must offer: every slot
-//! covered (`cluster_state:ok`; `CLUSTERDOWN` and `TRYAGAIN` are transient errors), Lua
-//! (`EVALSHA`, `SCRIPT LOAD`), and `SCAN … TYPE` (Redis ≥ 6). The keys and values are the ones
-//! a single server holds; only the placement differs:
-//!
-//! * every script names keys of **one slot** only: a key and its tag's index share the tag,
-//!   so create and delete stay one atomic script on one primary; a key **without** a hash tag
-//!   has no index on a cluster (a global index would live in another slot), so it is created
-//!   and deleted alone;
-//! * **one metric is one slot.** Both layouts spell every key of a metric under its root
-//!   `{<metric>}/` ([`Metric`](super::Metric): `meta`, `present`, the K shards;
-//!   [`Series`](super::Series): `meta`, `cursor`, records, bases, fingerprint sets), because
-//!   listing a directory of a metric (`{<metric>}/r/<bucket>/`, which compaction and sweeps do
-//!   all the time) must read one index in O(log N), and an index can only be kept atomically
-//!   with the keys of its own slot. Different metrics hash to different slots, so the metrics
-//!   spread over the primaries; one metric's load stays on one primary (and its replicas). The
-//!   spelling is FORMAT.md's, the same as on a single server, so data moved between a server
-//!   and a cluster (`redis-cli --cluster import`) keeps working;
-//! * a listing under a prefix that holds a complete tag (`{<metric>}/…`, what the layouts
-//!   list) reads that tag's index on its primary, as on a single server; any other prefix
-//!   `SCAN`s **every primary** (`MATCH <prefix>* TYPE hash`) and sorts the union: it finds
-//!   untagged and tagged hashes alike, costs a pass over every primary's keyspace, and, like
-//!   `SCAN`, reports a key deleted before it began never, and one created during it maybe.
-//!
-//! The cluster client re-sends a request itself after a reconnect or a redirect. Every write
-//! is conditional (create if absent, update at a version), so a re-sent write that had
-//! already landed reports [`WriteOutcome::Conflict`] and the fold loop re-reads; a re-sent
-//! delete reports `false`.
+//! `redis+cluster://` (feature `redis-cluster`): see the [`RedisStore`] docs for what lands
+//! where and how listing works on a cluster.
 //!
 //! # Reconnecting
 //!
@@ -178,8 +149,44 @@ fn kind_of(e: &RedisError) -> StoreErrorKind {
 
 /// A Redis server (`redis://HOST:PORT[/DB]`), over one multiplexed connection, dialed again
 /// after it drops, or a Redis Cluster (`redis+cluster://HOST:PORT,…`, feature
-/// `redis-cluster`) over one cluster connection (see the module docs). Clones share the
-/// connection.
+/// `redis-cluster`) over one cluster connection (see below). Clones share the connection.
+///
+/// # Redis Cluster
+///
+/// With the feature `redis-cluster`, [`RedisStore::connect`] also takes
+/// `redis+cluster://[user:password@]HOST:PORT[,HOST:PORT…]`: the seed nodes of a cluster (one
+/// is enough; list several so that connecting survives one being down). The client learns the
+/// slot map from them, sends each command to the primary of its key's slot, follows `MOVED` and
+/// `ASK`, and refreshes the map after a failover. What the cluster must offer: every slot
+/// covered (`cluster_state:ok`; `CLUSTERDOWN` and `TRYAGAIN` are transient errors), Lua
+/// (`EVALSHA`, `SCRIPT LOAD`), and `SCAN … TYPE` (Redis ≥ 6). The keys and values are the ones
+/// a single server holds; only the placement differs:
+///
+/// * every script names keys of **one slot** only: a key and its tag's index share the tag,
+///   so create and delete stay one atomic script on one primary; a key **without** a hash tag
+///   has no index on a cluster (a global index would live in another slot), so it is created
+///   and deleted alone;
+/// * **one metric is one slot.** Both layouts spell every key of a metric under its root
+///   `{<metric>}/` ([`Metric`](super::Metric): `meta`, `present`, the K shards;
+///   [`Series`](super::Series): `meta`, `cursor`, records, bases, fingerprint sets), because
+///   listing a directory of a metric (`{<metric>}/r/<bucket>/`, which compaction and sweeps do
+///   all the time) must read one index in O(log N), and an index can only be kept atomically
+///   with the keys of its own slot. Different metrics hash to different slots, so the metrics
+///   spread over the primaries; one metric's load stays on one primary (and its replicas). The
+///   spelling is FORMAT.md's, the same as on a single server, so data moved between a server
+///   and a cluster (`redis-cli --cluster import`) keeps working;
+/// * a listing under a prefix that holds a complete tag (`{<metric>}/…`, what the layouts
+///   list) reads that tag's index on its primary, as on a single server; any other prefix
+///   `SCAN`s **every primary** (`MATCH <prefix>* TYPE hash`) and sorts the union: it finds
+///   untagged and tagged hashes alike, costs a pass over every primary's keyspace, and, like
+///   `SCAN`, never reports a key deleted before it began and may miss one created while it
+///   runs.
+///
+/// The cluster client re-sends a request itself after a reconnect or a redirect. Every write
+/// is conditional (create if absent, update at a version), so a re-sent write that had
+/// already landed reports [`WriteOutcome::Conflict`] and the fold loop re-reads; a re-sent
+/// delete reports `false`.
+///
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
@@ -198,7 +205,7 @@ impl RedisStore {
     /// Connects to the server at `url` (`redis://[user:password@]HOST:PORT[/DB]`), or with
     /// the feature `redis-cluster` to the cluster of the seed nodes of
     /// `redis+cluster://[user:password@]HOST:PORT[,HOST:PORT…]` (see the
-    /// [module docs](self#redis-cluster)).
+    /// [Redis Cluster](RedisStore#redis-cluster) section).
     ///
     /// # Errors
     ///
@@ -288,7 +295,7 @@ impl RedisStore {
         })
     }
 
-    /// The index `key` is kept in: `None` for an untagged key on a cluster (see the module
+    /// The index `key` is kept in: `None` for an untagged key on a cluster (see the type's
     /// docs). Index keys themselves are refused.
     fn index_for(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let index = index_of(key);
