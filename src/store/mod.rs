@@ -82,6 +82,8 @@ mod postgres;
 mod presence;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis-cluster")]
+mod redis_cluster;
 mod series;
 #[doc(hidden)]
 pub use series::wire as series_wire;

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 /// | `nats://HOST:PORT/BUCKET` | NATS JetStream KV bucket, created if absent | `nats` |
 ///
 /// `rediss://…` is Redis over TLS (feature `redis-tls`).
+/// `redis+cluster://[user:pass@]HOST:PORT[,HOST:PORT…]` is a Redis Cluster given by its seed
+/// nodes (feature `redis-cluster`; see [`RedisStore`](super::RedisStore)).
 /// `postgres://…?sslmode=verify-full` (or `require`, `verify-ca`; `sslrootcert=PATH` names a CA
 /// file) is PostgreSQL over TLS (feature `postgres-tls`; see [`PostgresStore`](super::PostgresStore)).
 ///
@@ -46,6 +48,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn KvStore>> {
         "sqlite" => sqlite(rest).await,
         "redis" => redis(url).await,
         "rediss" => rediss(url).await,
+        "redis+cluster" => redis_cluster(url).await,
         "postgres" | "postgresql" => postgres(url).await,
         "nats" => nats(rest).await,
         other => Err(bad(format!(
@@ -98,6 +101,19 @@ async fn rediss(url: &str) -> Result<Arc<dyn KvStore>> {
     {
         let _ = url;
         Err(not_compiled("rediss (Redis over TLS)", "redis-tls"))
+    }
+}
+
+async fn redis_cluster(url: &str) -> Result<Arc<dyn KvStore>> {
+    #[cfg(feature = "redis-cluster")]
+    return Ok(Arc::new(super::RedisStore::connect(url).await?));
+    #[cfg(not(feature = "redis-cluster"))]
+    {
+        let _ = url;
+        Err(not_compiled(
+            "redis+cluster (Redis Cluster)",
+            "redis-cluster",
+        ))
     }
 }
 
@@ -175,6 +191,14 @@ mod tests {
     #[test]
     fn a_backend_not_compiled_in_names_its_feature() {
         assert!(reason("redis://127.0.0.1:6379").contains("cargo feature `redis`"));
+    }
+
+    #[cfg(not(feature = "redis-cluster"))]
+    #[test]
+    fn redis_cluster_without_its_feature_names_it() {
+        let r = reason("redis+cluster://:hunter2@h:1,h:2");
+        assert!(r.contains("cargo feature `redis-cluster`"), "{r}");
+        assert!(!r.contains("hunter2"));
     }
 
     #[cfg(not(feature = "redis-tls"))]
