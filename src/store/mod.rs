@@ -48,6 +48,7 @@
 //! |---|---|
 //! | memory, sqlite, postgres, redis | a per-key counter kept beside the value: 1 at create, +1 per update |
 //! | nats | the JetStream KV revision (the stream sequence of the key's last write) |
+//! | s3 | a per-key counter in the object's header: 1 at create, +1 per update (the ETag is only the write's condition) |
 //!
 //! Versions of one key grow with every write, so a [`Snapshot`] keeps the newer state of a
 //! shard by keeping the higher version. They are comparable between copies of one store
@@ -84,6 +85,8 @@ mod presence;
 mod redis;
 #[cfg(feature = "redis-cluster")]
 mod redis_cluster;
+#[cfg(feature = "s3")]
+mod s3;
 mod series;
 #[doc(hidden)]
 pub use series::wire as series_wire;
@@ -109,6 +112,9 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use s3::S3Store;
 pub use series::{
     Clock, MAX_WINDOWS_PER_BUCKET, Maintenance, ManualClock, Series, SeriesConfig, SeriesValue,
     SeriesView, SystemClock, Tally,

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 /// | `redis://[user:pass@]HOST:PORT[/DB]` | Redis | `redis` |
 /// | `postgres://…` / `postgresql://…` | PostgreSQL (table `shardfold_kv`) | `postgres` |
 /// | `nats://HOST:PORT/BUCKET` | NATS JetStream KV bucket, created if absent | `nats` |
+/// | `s3://BUCKET[/PREFIX][?endpoint=URL]` | S3 or a compatible store ([`S3Store`](super::S3Store)); AWS environment | `s3` |
 ///
 /// `rediss://…` is Redis over TLS (feature `redis-tls`).
 /// `redis+cluster://[user:pass@]HOST:PORT[,HOST:PORT…]` is a Redis Cluster given by its seed
@@ -51,6 +52,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn KvStore>> {
         "redis+cluster" => redis_cluster(url).await,
         "postgres" | "postgresql" => postgres(url).await,
         "nats" => nats(rest).await,
+        "s3" => s3(url).await,
         other => Err(bad(format!(
             "unknown scheme `{}` (expected memory, sqlite, redis, postgres or nats)",
             other.chars().take(32).collect::<String>()
@@ -158,6 +160,16 @@ async fn nats(rest: &str) -> Result<Arc<dyn KvStore>> {
     }
 }
 
+async fn s3(url: &str) -> Result<Arc<dyn KvStore>> {
+    #[cfg(feature = "s3")]
+    return Ok(Arc::new(super::S3Store::connect(url).await?));
+    #[cfg(not(feature = "s3"))]
+    {
+        let _ = url;
+        Err(not_compiled("s3", "s3"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +211,12 @@ mod tests {
         let r = reason("redis+cluster://:hunter2@h:1,h:2");
         assert!(r.contains("cargo feature `redis-cluster`"), "{r}");
         assert!(!r.contains("hunter2"));
+    }
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_not_compiled_in_names_its_feature() {
+        assert!(reason("s3://bucket/prefix").contains("cargo feature `s3`"));
     }
 
     #[cfg(not(feature = "redis-tls"))]
