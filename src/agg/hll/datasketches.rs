@@ -165,7 +165,7 @@ fn coupons(
         return Err(Error::invalid_state("DataSketches HLL: lg_arr above 26"));
     };
     let body = bytes.get(start..).unwrap_or(&[]);
-    let need = slots.checked_mul(4).unwrap_or(usize::MAX);
+    let need = slots.saturating_mul(4);
     if body.len() < need {
         return Err(Error::Truncated {
             context: "DataSketches HLL coupons",
@@ -254,8 +254,8 @@ fn hll4_registers(
     rest: &[u8],
 ) -> Result<Vec<u8>> {
     const CTX: &str = "DataSketches HLL_4 aux map";
-    let need = (aux as usize).checked_mul(4).unwrap_or(usize::MAX);
-    if rest.len() < need || rest.len() % 4 != 0 {
+    let need = (aux as usize).saturating_mul(4);
+    if rest.len() < need || !rest.len().is_multiple_of(4) {
         return Err(Error::Truncated { context: CTX });
     }
     if compact && rest.len() != need {

@@ -384,27 +384,19 @@ mod tests {
         }
     }
 
+    /// The Redis bytes of `v` as a string.
+    fn redis_text<T: DistinctItem>(v: T) -> String {
+        v.with_redis_bytes(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
     #[test]
     fn decimal_bytes_are_what_a_client_sends() {
-        let s = |v: &dyn Fn(&mut dyn FnMut(&[u8]))| {
-            let mut out = Vec::new();
-            v(&mut |b| out.extend_from_slice(b));
-            String::from_utf8(out).unwrap_or_default()
-        };
-        assert_eq!(s(&|f| 0u8.with_redis_bytes(|b| f(b))), "0");
-        assert_eq!(s(&|f| (-42i32).with_redis_bytes(|b| f(b))), "-42");
-        assert_eq!(
-            s(&|f| i64::MIN.with_redis_bytes(|b| f(b))),
-            i64::MIN.to_string()
-        );
-        assert_eq!(
-            s(&|f| u128::MAX.with_redis_bytes(|b| f(b))),
-            u128::MAX.to_string()
-        );
-        assert_eq!(
-            s(&|f| i128::MIN.with_redis_bytes(|b| f(b))),
-            i128::MIN.to_string()
-        );
+        assert_eq!(redis_text(0u8), "0");
+        assert_eq!(redis_text(-42i32), "-42");
+        assert_eq!(redis_text(i64::MIN), i64::MIN.to_string());
+        assert_eq!(redis_text(u128::MAX), u128::MAX.to_string());
+        assert_eq!(redis_text(i128::MIN), i128::MIN.to_string());
+        assert_eq!(redis_text(true), "1");
     }
 
     #[test]
