@@ -28,7 +28,8 @@ use core::fmt;
 
 use crate::hash::StableHash;
 
-/// Which hash function a [`Distinct`](super::Distinct) uses (see the [module docs](self)).
+/// Which hash function a [`Distinct`](super::Distinct) uses (see the [module docs](super);
+/// `FORMAT.md` defines how each profile's hash maps to registers).
 /// Sketches of different profiles never merge (a typed error), and the profile is part of the
 /// encoded state (`FORMAT.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
