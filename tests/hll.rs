@@ -235,7 +235,7 @@ fn merge_coarsening_equals_both_streams_built_at_the_coarser_precision() {
     for (na, nb) in [(5, 7), (200, 3000), (50_000, 40), (30_000, 30_000)] {
         for (pa, pb) in [(16u8, 11u8), (9, 14), (12, 12)] {
             let mut a = built(pa, 1, na);
-            a.merge_coarsening(&built(pb, 2, nb));
+            a.merge_coarsening(&built(pb, 2, nb)).unwrap();
             let direct = merged(&built(pa.min(pb), 1, na), &built(pa.min(pb), 2, nb));
             assert_eq!(a.precision(), pa.min(pb));
             assert_eq!(

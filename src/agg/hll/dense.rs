@@ -91,6 +91,16 @@ impl Dense {
         }
     }
 
+    /// Dense registers holding `regs` (`2^p` values, each at most `65 − p`: the caller
+    /// checks).
+    pub(super) fn from_registers(regs: Vec<u8>) -> Self {
+        Dense {
+            regs,
+            hist: OnceLock::new(),
+            cached: OnceLock::new(),
+        }
+    }
+
     /// The registers.
     pub(super) fn registers(&self) -> &[u8] {
         &self.regs

@@ -34,6 +34,20 @@
 //! 0.41 % at `p = 16`. Sparse: at most 0.07 %. The tests check RMS relative error ≤ 0.89 % at
 //! `p = 14` from 10 to 10⁷ distinct values (`tests/hll.rs`).
 //!
+//! # Hash profiles: Redis and DataSketches
+//!
+//! A sketch can instead hash as another system does ([`HashProfile`], recorded in the encoded
+//! state), so that its registers are exactly that system's for the same items:
+//! [`Distinct::redis`] hashes as Redis's `PFADD` (MurmurHash64A, `p = 14`) and exports to and
+//! imports from Redis `HYLL` strings ([`Distinct::to_redis`], [`Distinct::from_redis`]);
+//! [`Distinct::datasketches`] hashes as Apache DataSketches' `HllSketch` (MurmurHash3 x64 128,
+//! seed 9001) and exports to and imports from DataSketches HLL images
+//! ([`Distinct::to_datasketches`], [`Distinct::from_datasketches`]). Each profile's hash is
+//! mapped into the register form above (see [`profile`](HashProfile)), so the sparse and
+//! dense code, the estimator and the merge are the same for all. What bytes a value hashes to
+//! under each profile is [`DistinctItem`]'s table. Sketches of different profiles never
+//! merge.
+//!
 //! # Merging
 //!
 //! [`Merge::merge`] is the register maximum (the union of slots between two sparse sketches),
@@ -46,8 +60,11 @@
 //! coarser precision directly.
 
 mod bits;
+mod datasketches;
 mod dense;
 mod estimate;
+mod profile;
+mod redis;
 mod sparse;
 
 use core::fmt;
@@ -55,9 +72,12 @@ use core::fmt;
 use dense::Dense;
 use sparse::Sparse;
 
+pub use profile::{
+    DATASKETCHES_SEED, DistinctItem, HashProfile, REDIS_SEED, murmur3_x64_128, murmur64a,
+};
+
 use crate::codec::{Codec, Limits, tags};
 use crate::error::{Error, Result};
-use crate::hash::StableHash;
 use crate::merge::{Insert, Merge};
 
 /// A HyperLogLog distinct-count sketch (see the [module docs](self)).
@@ -78,6 +98,7 @@ use crate::merge::{Insert, Merge};
 #[derive(Clone, PartialEq, Eq)]
 pub struct Distinct {
     p: u8,
+    profile: HashProfile,
     repr: Repr,
 }
 
@@ -117,16 +138,77 @@ impl Distinct {
     /// # Ok::<(), shardfold::Error>(())
     /// ```
     pub fn try_new(p: u8) -> Result<Self> {
+        Self::with_profile(p, HashProfile::Xxh3)
+    }
+
+    /// An empty sketch of precision `p` hashing values with `profile` (see
+    /// [`HashProfile`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] unless `p` is in `4..=18`, or when `profile` is
+    /// [`HashProfile::Redis`] and `p` is not 14 (Redis's only precision).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shardfold::Distinct;
+    /// use shardfold::agg::hll::HashProfile;
+    /// let d = Distinct::with_profile(12, HashProfile::DataSketches)?;
+    /// assert_eq!(d.profile(), HashProfile::DataSketches);
+    /// assert!(Distinct::with_profile(12, HashProfile::Redis).is_err());
+    /// # Ok::<(), shardfold::Error>(())
+    /// ```
+    pub fn with_profile(p: u8, profile: HashProfile) -> Result<Self> {
         if !(Self::MIN_PRECISION..=Self::MAX_PRECISION).contains(&p) {
             return Err(Error::InvalidParameter {
                 name: "precision",
                 reason: format!("{p} is outside 4..=18"),
             });
         }
+        if profile == HashProfile::Redis && p != redis::REDIS_P {
+            return Err(Error::InvalidParameter {
+                name: "precision",
+                reason: format!("the Redis hash profile has precision 14 only, not {p}"),
+            });
+        }
         Ok(Distinct {
             p,
+            profile,
             repr: Repr::Sparse(Sparse::default()),
         })
+    }
+
+    /// An empty sketch with the Redis hash profile (precision 14): its registers are the ones
+    /// Redis's `PFADD` sets for the same elements, and it exports to a Redis `HYLL` string
+    /// ([`to_redis`](Self::to_redis)).
+    ///
+    /// ```
+    /// use shardfold::{Distinct, Insert};
+    /// let mut d = Distinct::redis();
+    /// d.insert("alice")?; // hashed as PFADD key alice hashes it
+    /// d.insert(42u64)?; // hashed as PFADD key 42: the decimal string
+    /// assert_eq!(d.count(), 2);
+    /// # Ok::<(), shardfold::Error>(())
+    /// ```
+    pub fn redis() -> Self {
+        Distinct {
+            p: redis::REDIS_P,
+            profile: HashProfile::Redis,
+            repr: Repr::Sparse(Sparse::default()),
+        }
+    }
+
+    /// An empty sketch with the DataSketches hash profile at `lg_k` (Apache DataSketches'
+    /// name for the precision): its registers are the ones a DataSketches `HllSketch` of the
+    /// same `lg_k` holds for the same items, and it exports to a DataSketches HLL_8 image
+    /// ([`to_datasketches`](Self::to_datasketches)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] unless `lg_k` is in `4..=18` (DataSketches goes up to 21).
+    pub fn datasketches(lg_k: u8) -> Result<Self> {
+        Self::with_profile(lg_k, HashProfile::DataSketches)
     }
 
     /// An empty sketch of precision `p`.
@@ -153,14 +235,54 @@ impl Distinct {
         self.p
     }
 
+    /// The hash profile.
+    pub fn profile(&self) -> HashProfile {
+        self.profile
+    }
+
+    /// The `2^p` register values, whether the sketch is sparse or dense (a sparse sketch is
+    /// folded to the registers it stands for). Register `i` holds the largest rank seen among
+    /// the values whose hash selects `i`, `0` if none.
+    pub fn registers(&self) -> Vec<u8> {
+        match &self.repr {
+            Repr::Sparse(s) => s.to_dense(self.p).registers().to_vec(),
+            Repr::Dense(d) => d.registers().to_vec(),
+        }
+    }
+
+    /// The estimate from the `2^p` registers alone (Ertl's improved raw estimator), even while
+    /// the sketch is sparse. Equal to [`estimate`](Self::estimate) when dense; while sparse,
+    /// [`estimate`](Self::estimate) is the more accurate linear counting over the `2^20`
+    /// sparse slots. Redis's `PFCOUNT` computes exactly this estimate (the same estimator
+    /// from the same registers), so for a sketch with the Redis profile
+    /// `register_estimate().round()` equals `PFCOUNT` of its [`to_redis`](Self::to_redis)
+    /// export.
+    pub fn register_estimate(&self) -> f64 {
+        match &self.repr {
+            Repr::Sparse(s) => s.to_dense(self.p).estimate(self.p),
+            Repr::Dense(d) => d.estimate(self.p),
+        }
+    }
+
+    /// Folds in raw element bytes, hashed as this sketch's profile hashes them: the stable
+    /// hash for xxh3, the bytes of a `PFADD` argument for Redis, the bytes of
+    /// `update(byte[])` for DataSketches (which ignores empty input, so this does too).
+    pub fn insert_bytes(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.profile.hash_bytes(self.p, bytes) {
+            self.insert_hash(h);
+        }
+    }
+
     /// Whether the sketch is still in its sparse representation.
     pub fn is_sparse(&self) -> bool {
         matches!(self.repr, Repr::Sparse(_))
     }
 
-    /// Folds in a value already hashed with [`crate::hash`] (for example a hash computed once
-    /// and used for several sketches). Hashes from any other function do not merge with
-    /// sketches built by [`Insert::insert`].
+    /// Folds in a value already hashed into this sketch's register form: for the xxh3
+    /// profile the stable hash of [`crate::hash`] (for example a hash computed once and used
+    /// for several sketches); for another profile, [`HashProfile::hash_bytes`] at this
+    /// sketch's precision. Hashes from any other function do not merge with sketches built by
+    /// [`Insert::insert`].
     #[inline]
     pub fn insert_hash(&mut self, hash: u64) {
         match &mut self.repr {
@@ -198,12 +320,27 @@ impl Distinct {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] when `p` is above this sketch's precision or below 4.
+    /// [`Error::InvalidParameter`] when `p` is above this sketch's precision or below 4, or
+    /// differs from it for a sketch whose profile is not xxh3 (Redis has one precision;
+    /// DataSketches takes the register index from the *low* hash bits, so its registers do
+    /// not fold this way).
     pub fn downgrade(&self, p: u8) -> Result<Distinct> {
         if !(Self::MIN_PRECISION..=self.p).contains(&p) {
             return Err(Error::InvalidParameter {
                 name: "precision",
                 reason: format!("cannot fold precision {} to {p}", self.p),
+            });
+        }
+        if p == self.p {
+            return Ok(self.clone());
+        }
+        if self.profile != HashProfile::Xxh3 {
+            return Err(Error::InvalidParameter {
+                name: "precision",
+                reason: format!(
+                    "a sketch of the {} hash profile keeps its precision {}",
+                    self.profile, self.p
+                ),
             });
         }
         let repr = match &self.repr {
@@ -217,7 +354,11 @@ impl Distinct {
                 }
             }
         };
-        Ok(Distinct { p, repr })
+        Ok(Distinct {
+            p,
+            profile: self.profile,
+            repr,
+        })
     }
 
     /// Merges sketches of any precisions: the finer one is folded down to the coarser
@@ -230,18 +371,38 @@ impl Distinct {
     /// let (mut fine, mut coarse) = (Distinct::new(16), Distinct::new(12));
     /// fine.insert(1u64)?;
     /// coarse.insert(2u64)?;
-    /// fine.merge_coarsening(&coarse);
+    /// fine.merge_coarsening(&coarse)?;
     /// assert_eq!((fine.precision(), fine.count()), (12, 2));
     /// # Ok::<(), shardfold::Error>(())
     /// ```
-    pub fn merge_coarsening(&mut self, other: &Distinct) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IncompatibleParams`] when the hash profiles differ, or when the precisions
+    /// differ and the profile is not xxh3 (see [`downgrade`](Self::downgrade)). `self` is
+    /// left untouched.
+    pub fn merge_coarsening(&mut self, other: &Distinct) -> Result<()> {
+        self.check_profile(other)?;
         let p = self.p.min(other.p);
-        if let Ok(d) = self.downgrade(p) {
-            *self = d;
-        }
-        match other.downgrade(p) {
-            Ok(o) => self.merge_same(&o),
-            Err(_) => self.merge_same(other),
+        let (a, b) = match (self.downgrade(p), other.downgrade(p)) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return Err(Error::incompatible("Distinct precision", self.p, other.p)),
+        };
+        *self = a;
+        self.merge_same(&b);
+        Ok(())
+    }
+
+    /// Refuses sketches of different hash profiles.
+    fn check_profile(&self, other: &Distinct) -> Result<()> {
+        if self.profile == other.profile {
+            Ok(())
+        } else {
+            Err(Error::incompatible(
+                "Distinct hash profile",
+                self.profile,
+                other.profile,
+            ))
         }
     }
 
@@ -266,6 +427,72 @@ impl Distinct {
     }
 }
 
+/// Exchange with Redis and Apache DataSketches.
+impl Distinct {
+    /// The Redis `HYLL` string (dense encoding) holding this sketch's registers: `SET` it
+    /// under a key and `PFCOUNT`, `PFMERGE` and `PFADD` work on it as on a key Redis built.
+    /// The cached cardinality is marked stale, so Redis computes it from the registers.
+    ///
+    /// ```
+    /// use shardfold::{Distinct, Insert};
+    /// let mut d = Distinct::redis();
+    /// d.insert("a")?;
+    /// let hyll = d.to_redis()?;
+    /// assert_eq!((&hyll[..4], hyll.len()), (&b"HYLL"[..], 16 + 12_288));
+    /// assert_eq!(Distinct::from_redis(&hyll)?.registers(), d.registers());
+    /// # Ok::<(), shardfold::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IncompatibleParams`] unless the profile is [`HashProfile::Redis`]: registers
+    /// of another hash would count, but merge with Redis's own keys as if they were other
+    /// items.
+    pub fn to_redis(&self) -> Result<Vec<u8>> {
+        redis::export(self)
+    }
+
+    /// A Redis-profile sketch (dense) holding the registers of a Redis `HYLL` string, as
+    /// `GET` returns it: dense or sparse encoding.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] or [`Error::InvalidState`] for anything that is not a valid
+    /// `HYLL` string: a bad magic, an unknown encoding byte, a dense string of the wrong
+    /// length, a register above 51, sparse opcodes not covering exactly 16 384 registers.
+    pub fn from_redis(bytes: &[u8]) -> Result<Self> {
+        redis::import(bytes)
+    }
+
+    /// The Apache DataSketches HLL_8 image (compact, HLL mode) of this sketch, readable by
+    /// DataSketches' `hll_sketch.deserialize` / `HllSketch.heapify`, with `lg_k` = the
+    /// precision. The image is marked out of order, so DataSketches estimates it with its
+    /// composite estimator (its history-dependent HIP estimate cannot be rebuilt from
+    /// registers); a union with native DataSketches sketches is exact register maxima.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IncompatibleParams`] unless the profile is [`HashProfile::DataSketches`]:
+    /// an image of other hashes would estimate fine alone but overcount in every union with
+    /// native DataSketches sketches, so it is refused.
+    pub fn to_datasketches(&self) -> Result<Vec<u8>> {
+        datasketches::export(self)
+    }
+
+    /// A DataSketches-profile sketch holding what a DataSketches HLL image holds: a coupon
+    /// list or set (any target type; the result is the very state a shardfold sketch of the
+    /// same items has), or HLL_8 / HLL_6 / HLL_4 registers (dense; a register above
+    /// `65 − lg_k`, one item in 2^(64 − lg_k), is read as `65 − lg_k`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] or [`Error::InvalidState`] for anything malformed (see
+    /// `FORMAT.md`), and for `lg_k` above 18 (shardfold's largest precision).
+    pub fn from_datasketches(bytes: &[u8]) -> Result<Self> {
+        datasketches::import(bytes)
+    }
+}
+
 impl Default for Distinct {
     /// An empty sketch at [`DEFAULT_PRECISION`](Self::DEFAULT_PRECISION) (14).
     fn default() -> Self {
@@ -281,6 +508,7 @@ impl fmt::Debug for Distinct {
         };
         f.debug_struct("Distinct")
             .field("precision", &self.p)
+            .field("profile", &self.profile)
             .field("repr", &kind)
             .field("occupied", &len)
             .field("estimate", &self.estimate())
@@ -288,9 +516,10 @@ impl fmt::Debug for Distinct {
     }
 }
 
-/// Any [`StableHash`] value (integers, `&str`, `String`, `&[u8]`, …) is hashed with the stable
-/// hash and folded in. Never fails.
-impl<V: StableHash> Insert<V> for Distinct {
+/// Any [`DistinctItem`] value (integers, `&str`, `String`, `&[u8]`, …) is hashed as the
+/// sketch's [`HashProfile`] hashes it (the stable hash for xxh3; see [`DistinctItem`] for the
+/// bytes Redis and DataSketches hash) and folded in. Never fails.
+impl<V: DistinctItem> Insert<V> for Distinct {
     #[inline]
     fn check_insert(&self, _value: &V) -> Result<()> {
         Ok(())
@@ -298,13 +527,18 @@ impl<V: StableHash> Insert<V> for Distinct {
 
     #[inline]
     fn insert_unchecked(&mut self, value: V) -> Result<()> {
-        self.insert_hash(value.stable_hash());
+        match self.profile {
+            HashProfile::Xxh3 => self.insert_hash(value.stable_hash()),
+            HashProfile::Redis => value.with_redis_bytes(|b| self.insert_bytes(b)),
+            HashProfile::DataSketches => value.with_datasketches_bytes(|b| self.insert_bytes(b)),
+        }
         Ok(())
     }
 }
 
 impl Merge for Distinct {
     fn check_merge(&self, other: &Self) -> Result<()> {
+        self.check_profile(other)?;
         if self.p == other.p {
             Ok(())
         } else {
@@ -331,13 +565,17 @@ impl Merge for Distinct {
     }
 }
 
-/// Parameter block: the precision (1 byte). Payload: a kind byte, then the sparse or dense
-/// wire form (see `FORMAT.md`).
+/// Parameter block: the precision (1 byte), then the hash profile's byte unless it is xxh3
+/// (so sketches written before profiles existed decode unchanged). Payload: a kind byte, then
+/// the sparse or dense wire form (see `FORMAT.md`).
 impl Codec for Distinct {
     const TYPE_TAG: u16 = tags::DISTINCT;
 
     fn write_params(&self, out: &mut Vec<u8>) {
         out.push(self.p);
+        if self.profile != HashProfile::Xxh3 {
+            out.push(self.profile.id());
+        }
     }
 
     fn write_payload(&self, out: &mut Vec<u8>) {
@@ -354,14 +592,23 @@ impl Codec for Distinct {
     }
 
     fn read_parts(params: &[u8], payload: &[u8], _limits: &Limits) -> Result<Self> {
-        let p = match params {
-            [p] if (Self::MIN_PRECISION..=Self::MAX_PRECISION).contains(p) => *p,
+        let (p, profile) = match params {
+            [p] => (*p, HashProfile::Xxh3),
+            [p, id] => match HashProfile::from_id(*id) {
+                Some(profile) if profile != HashProfile::Xxh3 => (*p, profile),
+                _ => return Err(Error::invalid_state("unknown Distinct hash profile")),
+            },
             _ => {
                 return Err(Error::invalid_state(
-                    "Distinct precision missing or out of range",
+                    "Distinct parameter block: precision missing, a zero profile byte or extra bytes",
                 ));
             }
         };
+        if Self::with_profile(p, profile).is_err() {
+            return Err(Error::invalid_state(
+                "Distinct precision out of range for its hash profile",
+            ));
+        }
         let repr = match payload.split_first() {
             Some((&KIND_SPARSE, rest)) => Repr::Sparse(Sparse::read(p, rest)?),
             Some((&KIND_DENSE, rest)) => Repr::Dense(Dense::read(p, rest)?),
@@ -372,6 +619,6 @@ impl Codec for Distinct {
                 });
             }
         };
-        Ok(Distinct { p, repr })
+        Ok(Distinct { p, profile, repr })
     }
 }
