@@ -523,6 +523,19 @@ impl KvStore for RedisStore {
     }
 }
 
+/// The redis client builds its TLS configuration with rustls' process-wide default crypto
+/// provider, which rustls cannot choose by itself when a build enables two (ring, which
+/// `redis-tls` uses, and aws-lc-rs, which the AWS crates of the `s3`/`dynamodb` features
+/// enable): it would panic. When no default is installed yet, ring's is installed; a
+/// provider the application installed first is kept.
+#[cfg(feature = "redis-tls")]
+fn install_rustls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // a concurrent install wins the race harmlessly
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{hash_tag, index_of, lex_range};
@@ -556,18 +569,5 @@ mod tests {
         assert_eq!(lex_range(b"a/"), (b"[a/".to_vec(), b"(a0".to_vec()));
         assert_eq!(lex_range(b"\xff"), (b"[\xff".to_vec(), b"+".to_vec()));
         assert_eq!(lex_range(b""), (b"[".to_vec(), b"+".to_vec()));
-    }
-}
-
-/// The redis client builds its TLS configuration with rustls' process-wide default crypto
-/// provider, which rustls cannot choose by itself when a build enables two (ring, which
-/// `redis-tls` uses, and aws-lc-rs, which the AWS crates of the `s3`/`dynamodb` features
-/// enable): it would panic. When no default is installed yet, ring's is installed; a
-/// provider the application installed first is kept.
-#[cfg(feature = "redis-tls")]
-fn install_rustls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // a concurrent install wins the race harmlessly
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
