@@ -203,6 +203,7 @@ impl<'a> Envelope<'a> {
             return Err(Error::TooLarge {
                 size: bytes.len() as u64,
                 limit: limits.max_blob_bytes as u64,
+                fix: None,
             });
         }
         let mut r = Reader::new(bytes);

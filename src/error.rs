@@ -120,12 +120,15 @@ pub enum Error {
     /// The blob (or a length it announces) is larger than the configured
     /// [`Limits::max_blob_bytes`](crate::codec::Limits::max_blob_bytes). Nothing was allocated
     /// for it.
-    #[error("blob too large: {size} bytes (limit {limit})")]
+    #[error("blob too large: {size} bytes (limit {limit}){}", .fix.map(|f| format!("; {f}")).unwrap_or_default())]
     TooLarge {
         /// The size found or announced.
         size: u64,
         /// The configured limit.
         limit: u64,
+        /// What to change so that values fit, where the limit is a store's (DynamoDB's item
+        /// size); `None` for the codec's configurable limit.
+        fix: Option<&'static str>,
     },
 
     /// The blob is well-formed but its contents break an invariant of the type (unsorted

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shardfold::store::conformance::{IdSum, TestEvent, race, unique_prefix};
+use shardfold::store::conformance::{IdSum, TestEvent, race};
 use shardfold::store::{
     EventOutcome, KvStore, ManualClock, MemoryStore, Metric, StoreFuture, Version, WriteOutcome,
 };
@@ -213,7 +213,7 @@ async fn redis_wrong_type_fails_the_fold_fast() {
     let Some(store) = store_common::store_or_skip(&url).await else {
         return;
     };
-    let name = unique_prefix("redis-wrongtype");
+    let name = shardfold::store::conformance::unique_prefix("redis-wrongtype");
     let m = Metric::<IdSum>::open(store, &name, 1).await.unwrap();
     let key = String::from_utf8(m.shard_store_key(0)).unwrap();
     if store_common::run_client("redis-cli", &["-u", &url, "SET", &key, "not a hash"]).is_none() {
@@ -247,7 +247,7 @@ async fn postgres_refused_value_fails_the_fold_fast() {
     if store_common::store_or_skip(&url).await.is_none() {
         return;
     }
-    let schema = unique_prefix("sf_check").replace('-', "_");
+    let schema = shardfold::store::conformance::unique_prefix("sf_check").replace('-', "_");
     let sql = format!(
         "CREATE SCHEMA {schema}; CREATE TABLE {schema}.shardfold_kv (key BYTEA PRIMARY KEY, \
          version BIGINT NOT NULL, value BYTEA NOT NULL, \

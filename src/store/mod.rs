@@ -49,6 +49,7 @@
 //! | memory, sqlite, postgres, redis | a per-key counter kept beside the value: 1 at create, +1 per update |
 //! | nats | the JetStream KV revision (the stream sequence of the key's last write) |
 //! | s3 | a per-key counter in the object's header: 1 at create, +1 per update (the ETag is only the write's condition) |
+//! | dynamodb | a per-key counter in the item's `v` attribute: 1 at create, +1 per update |
 //!
 //! Versions of one key grow with every write, so a [`Snapshot`] keeps the newer state of a
 //! shard by keeping the higher version. They are comparable between copies of one store
@@ -73,6 +74,8 @@ mod backoff;
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod conformance;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 pub mod fold;
 mod memory;
 mod meta;
@@ -101,6 +104,9 @@ use std::pin::Pin;
 use crate::error::{Error, Result};
 
 pub use backoff::RetryPolicy;
+#[cfg(feature = "dynamodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dynamodb")))]
+pub use dynamodb::{DynamoStore, EXPIRY_ATTRIBUTE as DYNAMODB_EXPIRY_ATTRIBUTE};
 pub use fold::{EventOutcome, FoldReport, FoldState, Metric, MetricBuilder, Readable, ShardKey};
 pub use memory::MemoryStore;
 #[cfg(feature = "nats")]
@@ -243,12 +249,42 @@ pub(crate) fn written_if(changed: bool, version: Version) -> WriteOutcome {
     }
 }
 
+/// What a backend found under a key that is not a value it wrote (an S3 object without the
+/// header, a DynamoDB item without its attributes): the source of an [`Error::Store`] of kind
+/// [`StoreErrorKind::Rejected`](crate::StoreErrorKind::Rejected), whose own source is the
+/// decoding error.
+#[cfg(any(feature = "s3", feature = "dynamodb"))]
+#[derive(Debug)]
+pub(crate) struct NotAValue {
+    /// What the store holds: "object", "item".
+    pub(crate) what: &'static str,
+    /// Its name in the store (path, key).
+    pub(crate) name: String,
+    pub(crate) cause: Error,
+}
+
+#[cfg(any(feature = "s3", feature = "dynamodb"))]
+impl std::fmt::Display for NotAValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, name, cause) = (self.what, &self.name, &self.cause);
+        write!(f, "{what} {name} is not a shardfold value: {cause}")
+    }
+}
+
+#[cfg(any(feature = "s3", feature = "dynamodb"))]
+impl std::error::Error for NotAValue {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
 /// Refuses a value above `limit` with [`Error::TooLarge`], for backends.
 pub(crate) fn check_size(value: &[u8], limit: usize) -> Result<()> {
     if value.len() > limit {
         return Err(Error::TooLarge {
             size: value.len() as u64,
             limit: limit as u64,
+            fix: None,
         });
     }
     Ok(())

@@ -25,7 +25,7 @@ pub(crate) struct Presence {
 }
 
 impl Presence {
-    fn new(shards: u32) -> Self {
+    pub(crate) fn new(shards: u32) -> Self {
         Presence {
             shards,
             bits: vec![0; shards.div_ceil(8) as usize],

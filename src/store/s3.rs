@@ -387,32 +387,10 @@ fn decode(object: &[u8]) -> Result<(Version, &[u8])> {
     }
 }
 
-/// An object that is not a value of this store.
-#[derive(Debug)]
-struct BadObject {
-    path: String,
-    cause: Error,
-}
-
-impl std::fmt::Display for BadObject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "object {} is not a shardfold value: {}",
-            self.path, self.cause
-        )
-    }
-}
-
-impl std::error::Error for BadObject {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.cause)
-    }
-}
-
 fn bad_object(path: &Path, cause: Error) -> Error {
-    let bad = BadObject {
-        path: path.to_string(),
+    let bad = super::NotAValue {
+        what: "object",
+        name: path.to_string(),
         cause,
     };
     Error::store_from(BACKEND, StoreErrorKind::Rejected, bad)

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 /// | `postgres://…` / `postgresql://…` | PostgreSQL (table `shardfold_kv`) | `postgres` |
 /// | `nats://HOST:PORT/BUCKET` | NATS JetStream KV bucket, created if absent | `nats` |
 /// | `s3://BUCKET[/PREFIX][?endpoint=URL]` | S3 or a compatible store ([`S3Store`](super::S3Store)); AWS environment | `s3` |
+/// | `dynamodb://TABLE[?endpoint=URL]` | a DynamoDB table ([`DynamoStore`](super::DynamoStore)); AWS environment | `dynamodb` |
 ///
 /// `rediss://…` is Redis over TLS (feature `redis-tls`).
 /// `redis+cluster://[user:pass@]HOST:PORT[,HOST:PORT…]` is a Redis Cluster given by its seed
@@ -40,7 +41,7 @@ use crate::error::{Error, Result};
 pub async fn connect(url: &str) -> Result<Arc<dyn KvStore>> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(bad(
-            "missing `scheme://` (memory, sqlite, redis, postgres, nats)".into(),
+            "missing `scheme://` (memory, sqlite, redis, postgres, nats, s3, dynamodb)".into(),
         ));
     };
     match scheme {
@@ -53,8 +54,10 @@ pub async fn connect(url: &str) -> Result<Arc<dyn KvStore>> {
         "postgres" | "postgresql" => postgres(url).await,
         "nats" => nats(rest).await,
         "s3" => s3(url).await,
+        "dynamodb" => dynamodb(url).await,
         other => Err(bad(format!(
-            "unknown scheme `{}` (expected memory, sqlite, redis, postgres or nats)",
+            "unknown scheme `{}` (expected memory, sqlite, redis, rediss, redis+cluster, \
+             postgres, nats, s3 or dynamodb)",
             other.chars().take(32).collect::<String>()
         ))),
     }
@@ -170,6 +173,16 @@ async fn s3(url: &str) -> Result<Arc<dyn KvStore>> {
     }
 }
 
+async fn dynamodb(url: &str) -> Result<Arc<dyn KvStore>> {
+    #[cfg(feature = "dynamodb")]
+    return Ok(Arc::new(super::DynamoStore::connect(url).await?));
+    #[cfg(not(feature = "dynamodb"))]
+    {
+        let _ = url;
+        Err(not_compiled("dynamodb", "dynamodb"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +230,12 @@ mod tests {
     #[test]
     fn s3_not_compiled_in_names_its_feature() {
         assert!(reason("s3://bucket/prefix").contains("cargo feature `s3`"));
+    }
+
+    #[cfg(not(feature = "dynamodb"))]
+    #[test]
+    fn dynamodb_not_compiled_in_names_its_feature() {
+        assert!(reason("dynamodb://table").contains("cargo feature `dynamodb`"));
     }
 
     #[cfg(not(feature = "redis-tls"))]

@@ -8,6 +8,7 @@ use super::config::SeriesMeta;
 use super::record::Record;
 use crate::codec::{self, Codec, Envelope, Limits, tags};
 use crate::error::{Error, Result};
+use crate::store::presence::Presence;
 use crate::{Distinct, Insert, Stats, Zip};
 
 /// The aggregate and event value the golden files and the fuzz target use.
@@ -29,6 +30,8 @@ pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>> {
         tags::SERIES_RECORD => re::<Record<(f64, u64)>>(bytes),
         tags::SERIES_BASE => re::<Base<Agg>>(bytes),
         tags::SERIES_CURSOR => re::<Cursor>(bytes),
+        // a series keeps one presence record per group of buckets (`<m>/p/<group>`)
+        tags::STORE_PRESENCE => re::<Presence>(bytes),
         // read as compactions read it: without the re-encoding check (the fuzz target and the
         // golden test compare the re-encoding with the input)
         tags::SERIES_IDS => {
@@ -116,8 +119,12 @@ pub fn goldens() -> Vec<(&'static str, Vec<u8>)> {
         seal_next: 29_999_640,
         evict_next: 29_989_920,
     };
+    let mut presence = Presence::new(256);
+    presence.set_range(3..70, true);
+    presence.set_range(200..201, true);
     vec![
         ("series_meta.bin", codec::encode(&meta)),
+        ("series_presence.bin", codec::encode(&presence)),
         ("series_record.bin", codec::encode(&record)),
         ("series_base.bin", codec::encode(&base)),
         ("series_cursor.bin", codec::encode(&cursor)),

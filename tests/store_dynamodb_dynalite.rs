@@ -1,0 +1,19 @@
+//! The DynamoDB backend on dynalite (`SHARDFOLD_DYNAMODB_DYNALITE_ENDPOINT`, default
+//! `http://127.0.0.1:4567`; or a whole store URL in `SHARDFOLD_DYNAMODB_DYNALITE_URL`): the shared
+//! backend suite (conformance with an 8 × 50 many-writers race, lost replies, fold and series
+//! races across tasks and OS processes, expiry) and the adapter's own checks.
+#![cfg(all(feature = "dynamodb", feature = "testkit"))]
+
+mod dynamodb_common;
+mod store_common;
+
+backend_tests!(
+    "dynamodb-dynalite",
+    "SHARDFOLD_DYNAMODB_DYNALITE_URL",
+    dynamodb_common::table_url(
+        "SHARDFOLD_DYNAMODB_DYNALITE_ENDPOINT",
+        "http://127.0.0.1:4567"
+    ),
+    increments = (8, 50)
+);
+dynamodb_tests!();
