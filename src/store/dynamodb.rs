@@ -224,7 +224,7 @@ impl DynamoStore {
     ///
     /// shardfold deletes what its layouts expire itself and writes no expiry attribute; the TTL
     /// is there for items you mark (a metric you retire, say). An emulator without TTL support
-    /// (dynalite) still gets its table: the TTL step is skipped there with a notice on stderr.
+    /// (dynalite) still gets its table: the TTL step is skipped there with a `tracing` warning.
     ///
     /// # Errors
     ///
@@ -284,10 +284,7 @@ impl DynamoStore {
             // already enabled (a table created before) is fine; anything else is reported
             let text = e.to_string();
             if !text.contains("already enabled") {
-                eprintln!(
-                    "shardfold: TTL not enabled on table {}: {text}",
-                    store.table
-                );
+                tracing::warn!(table = %store.table, "TTL not enabled: {text}");
             }
         }
         store.probe().await?;
