@@ -153,7 +153,10 @@ impl StoreUrl {
         let mut max_value = MAX_VALUE;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
-                Some(("endpoint", v)) if !v.is_empty() => endpoint = Some(percent_decode(v)?),
+                Some(("endpoint", v)) if !v.is_empty() => {
+                    let v = super::url::percent_decode(v);
+                    endpoint = Some(v.ok_or_else(|| config("a bad %-escape in the endpoint"))?);
+                }
                 Some(("max_value_bytes", v)) => {
                     max_value = v
                         .parse::<usize>()
@@ -176,29 +179,6 @@ impl StoreUrl {
             max_value,
         })
     }
-}
-
-/// Decodes `%XX` escapes (an endpoint given percent-encoded or not).
-fn percent_decode(s: &str) -> Result<String> {
-    let bad = || {
-        Error::store(
-            BACKEND,
-            StoreErrorKind::Config,
-            "a bad %-escape in the endpoint",
-        )
-    };
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        if b == b'%' {
-            let hex = [bytes.next().ok_or_else(bad)?, bytes.next().ok_or_else(bad)?];
-            let hex = std::str::from_utf8(&hex).map_err(|_| bad())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-        } else {
-            out.push(b);
-        }
-    }
-    String::from_utf8(out).map_err(|_| bad())
 }
 
 impl DynamoStore {

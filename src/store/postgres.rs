@@ -150,29 +150,6 @@ struct TlsParams {
     root_cert: Option<String>,
 }
 
-/// Decodes the `%XX` escapes in a URL query value.
-fn percent_decode(value: &str) -> Result<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            let Some(byte) = hex else {
-                return Err(config_err("invalid %-escape in an ssl parameter"));
-            };
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| config_err("an ssl parameter is not UTF-8"))
-}
-
 /// Records `key`'s `value` in `params` when it is one of ours; whether it was.
 fn take_param(params: &mut TlsParams, key: &str, value: String) -> Result<bool> {
     match key {
@@ -194,7 +171,10 @@ fn split_tls_params(url: &str) -> Result<(String, TlsParams)> {
         let mut kept = Vec::new();
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if !take_param(&mut params, key, percent_decode(value)?)? {
+            let value = super::url::percent_decode(value).ok_or_else(|| {
+                config_err("invalid %-escape (or text that is not UTF-8) in an ssl parameter")
+            })?;
+            if !take_param(&mut params, key, value)? {
                 kept.push(pair);
             }
         }

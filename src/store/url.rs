@@ -183,6 +183,25 @@ async fn dynamodb(url: &str) -> Result<Arc<dyn KvStore>> {
     }
 }
 
+/// Decodes the `%XX` escapes of a URL query value (the store URLs' parameters: an endpoint, a
+/// CA file path); `None` for a bad escape or a result that is not UTF-8.
+#[cfg(any(feature = "postgres", feature = "s3", feature = "dynamodb"))]
+pub(crate) fn percent_decode(value: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut bytes = value.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        // two hex digits, nothing else (`from_str_radix` would take a sign: `%+1`)
+        let hi = char::from(bytes.next()?).to_digit(16)?;
+        let lo = char::from(bytes.next()?).to_digit(16)?;
+        out.push(u8::try_from(hi * 16 + lo).ok()?);
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +216,20 @@ mod tests {
             }
             Err(other) => panic!("{url}: unexpected error {other}"),
             Ok(_) => panic!("{url}: accepted"),
+        }
+    }
+
+    #[cfg(any(feature = "postgres", feature = "s3", feature = "dynamodb"))]
+    #[test]
+    fn percent_escapes_decode_and_bad_ones_are_refused() {
+        assert_eq!(
+            percent_decode("http%3A%2F%2F127.0.0.1%3a5000/x").as_deref(),
+            Some("http://127.0.0.1:5000/x")
+        );
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("\u{e9}"));
+        for bad in ["%zz", "%4", "%", "%ff", "a%+1"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
         }
     }
 

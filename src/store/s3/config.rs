@@ -86,7 +86,10 @@ fn endpoint_param(query: &str) -> Result<Option<String>> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
             Some(("endpoint", value)) if !value.is_empty() => {
-                endpoint = Some(percent_decode(value)?);
+                endpoint =
+                    Some(crate::store::url::percent_decode(value).ok_or_else(|| {
+                        config("bad percent-encoding in the s3 endpoint parameter")
+                    })?);
             }
             _ => {
                 return Err(config(
@@ -96,22 +99,6 @@ fn endpoint_param(query: &str) -> Result<Option<String>> {
         }
     }
     Ok(endpoint)
-}
-
-fn percent_decode(value: &str) -> Result<String> {
-    let bad = || config("bad percent-encoding in the s3 endpoint parameter");
-    let mut out = Vec::with_capacity(value.len());
-    let mut bytes = value.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'%' {
-            out.push(b);
-            continue;
-        }
-        let hex = [bytes.next().ok_or_else(bad)?, bytes.next().ok_or_else(bad)?];
-        let hex = std::str::from_utf8(&hex).map_err(|_| bad())?;
-        out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-    }
-    String::from_utf8(out).map_err(|_| bad())
 }
 
 /// Whether `endpoint` is `http://` to this machine (127.0.0.0/8, `localhost`, `[::1]`).
