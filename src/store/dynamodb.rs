@@ -104,8 +104,9 @@ const READ_ATTEMPTS: u32 = 3;
 /// `max_value_bytes=N` lowers that limit (never raises it): moto_server counts a binary
 /// attribute by its base64 length, 4/3 of its size, so against moto use
 /// `max_value_bytes=300000`. The [`Series`](super::Series)
-/// layout closes records at 256 KiB; a compacted shard's set of event IDs grows by 8 bytes
-/// per event of its bucket, so above about 50 000 events per bucket and shard a compaction
+/// layout closes records at 256 KiB; a compacted shard's set of event fingerprints
+/// (Rice-coded) grows by about 6 bytes per event of its bucket, so above roughly 60 000
+/// events per bucket and shard a compaction
 /// fails with that error: use more shards or shorter buckets.
 ///
 /// # Retries and timeouts
