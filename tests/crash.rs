@@ -7,7 +7,7 @@
 #![cfg(any(feature = "sqlite", feature = "redis"))]
 
 #[allow(unused_macros)]
-mod store_common;
+use crate::store_common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -68,7 +68,12 @@ fn spawn_worker(
     let exe = std::env::current_exe().expect("current_exe");
     let spec: Vec<String> = list.iter().map(usize::to_string).collect();
     let mut child = Command::new(exe)
-        .args(["crash_worker", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &store_common::test_name(module_path!(), "crash_worker"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WORKER_ENV, format!("{url}\t{metric}\t{}", spec.join(",")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -1,7 +1,7 @@
 //! Deduped<A>, IdDedup, SeqDedup: laws, exact models with duplicates and late events, splitting
 //! over disjoint ID sets, bounded memory, 56-digit sequence numbers, golden bytes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

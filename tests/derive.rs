@@ -1,7 +1,7 @@
 //! `#[derive(Aggregate)]`: the law suite on derived structs, a golden file, schema changes as
 //! typed errors, all-or-nothing merges and inserts, hostile bytes.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

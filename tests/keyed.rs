@@ -1,7 +1,7 @@
 //! `Keyed` group-by: the merge laws (with and without overflow), the bottom-k rule against a
 //! model, the format (golden file, hostile bytes), and refusals that change nothing.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Every exact aggregate through the one law suite, 256 cases each.
 
-mod common;
+use crate::common;
 
 use common::finite_f64;
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! pre-aggregate, a batch job's partial). The law suite, parameters checked before merging,
 //! tampered partials refused, and uploads through a `Series` deduplicated by contribution ID.
 
-mod common;
+use crate::common;
 
 use common::finite_f64;
 use proptest::prelude::*;

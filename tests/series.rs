@@ -3,7 +3,7 @@
 //! eviction races, expiry, and the cost of a fold as a metric ages.
 #![cfg(feature = "store")]
 
-mod series_common;
+use crate::series_common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -24,7 +24,13 @@ mod check;
 #[path = "sim/plan.rs"]
 mod plan;
 #[allow(unused_macros)]
-mod store_common;
+#[cfg(any(
+    feature = "sqlite",
+    feature = "redis",
+    feature = "postgres",
+    feature = "nats"
+))]
+use crate::store_common;
 #[path = "sim/world.rs"]
 mod world;
 
@@ -117,7 +123,7 @@ fn run_seeds(label: &str, test: &str, features: &str, backend: &Backend, n: u64,
                                 eprintln!(
                                     "SIMULATION FAILED: {label} seed {seed}; replay with\n  \
                                      SHARDFOLD_SIM_SEED={seed} cargo test --profile test \
-                                     --features {features} --test sim {test} -- --nocapture"
+                                     --features {features} --test stores sim::{test} -- --nocapture"
                                 );
                                 failed.push(seed);
                             }

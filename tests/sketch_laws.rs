@@ -1,7 +1,7 @@
 //! The quantile sketches through the one law suite: exact laws for LogHistogram, the documented
 //! rank-error bound for the t-digest's grouping-dependent centroids.
 
-mod common;
+use crate::common;
 
 use common::finite_f64;
 use common::quantiles::within_bound;

@@ -5,8 +5,8 @@
 //! adapter's own checks.
 #![cfg(all(feature = "dynamodb", feature = "testkit"))]
 
-mod dynamodb_common;
-mod store_common;
+use crate::dynamodb_common;
+use crate::store_common;
 
 backend_tests!(
     "dynamodb-dynalite",

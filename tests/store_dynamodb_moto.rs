@@ -10,8 +10,8 @@
 //! and dynalite accept (dynalite runs the suite at the adapter's full 407 524-byte limit).
 #![cfg(all(feature = "dynamodb", feature = "testkit"))]
 
-mod dynamodb_common;
-mod store_common;
+use crate::dynamodb_common;
+use crate::store_common;
 
 backend_tests!(
     "dynamodb-moto",

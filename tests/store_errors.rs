@@ -4,7 +4,7 @@
 //! and on the real servers (Redis `WRONGTYPE`, a PostgreSQL check constraint).
 #![cfg(all(feature = "testkit", feature = "store"))]
 
-mod store_common;
+use crate::store_common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -2,7 +2,7 @@
 //! (`SHARDFOLD_NATS_URL`, default `nats://127.0.0.1:4222/shardfold_test`).
 #![cfg(feature = "nats")]
 
-mod store_common;
+use crate::store_common;
 
 backend_tests!(
     "nats",

@@ -3,7 +3,7 @@
 //! with `psql` that the stored rows are envelopes `codec::decode` reads.
 #![cfg(feature = "postgres")]
 
-mod store_common;
+use crate::store_common;
 
 backend_tests!(
     "postgres",

@@ -5,7 +5,7 @@
 //! certificate does not name — and reconnecting over TLS after the server cut the connection.
 #![cfg(feature = "postgres-tls")]
 
-mod store_common;
+use crate::store_common;
 
 use shardfold::store::{KvStore, PostgresStore, WriteOutcome};
 use shardfold::{Error, StoreErrorKind};

@@ -13,7 +13,7 @@
 
 #[path = "store_common/proxy.rs"]
 mod proxy;
-mod store_common;
+use crate::store_common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

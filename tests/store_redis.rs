@@ -3,7 +3,7 @@
 //! that what is stored is envelopes `codec::decode` reads.
 #![cfg(feature = "redis")]
 
-mod store_common;
+use crate::store_common;
 
 backend_tests!("redis", "SHARDFOLD_REDIS_URL", "redis://127.0.0.1:6379");
 

@@ -5,7 +5,7 @@
 //! (`CLUSTER KEYSLOT`, `CLUSTER NODES`, a `SCAN` of each primary).
 #![cfg(feature = "redis-cluster")]
 
-mod store_common;
+use crate::store_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

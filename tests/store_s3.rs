@@ -7,7 +7,7 @@
 //! `AWS_ACCESS_KEY_ID=testing` and friends); without them the server tests skip.
 #![cfg(all(feature = "s3", feature = "testkit"))]
 
-mod store_common;
+use crate::store_common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,7 @@
 //! The conformance suite and fold race against SQLite files (no server needed).
 #![cfg(feature = "sqlite")]
 
-mod store_common;
+use crate::store_common;
 
 backend_tests!("sqlite", "SHARDFOLD_SQLITE_URL", {
     let file = std::env::temp_dir().join(format!("{}.db", suite::unique_prefix("sqlite")));

@@ -1,6 +1,6 @@
 //! SumF64 against an independent exact oracle (big-integer arithmetic), in many orders.
 
-mod common;
+use crate::common;
 
 use num_bigint::{BigInt, Sign};
 use num_traits::{Signed, ToPrimitive, Zero};

@@ -1,7 +1,7 @@
 //! Windowed<A>: laws, an exact per-window model under duplicates, reordering, splitting and
 //! regrouping, late events, bounded memory, queries, parameters, golden bytes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -20,9 +20,12 @@ pub fn table_url(endpoint_var: &str, default_endpoint: &str) -> String {
     }
     let endpoint = std::env::var(endpoint_var).unwrap_or_else(|_| default_endpoint.to_owned());
     let url = format!("dynamodb://{TABLE}?endpoint={endpoint}");
-    // once per process; on a thread of its own (the caller may be inside a runtime)
-    static CREATED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    CREATED.get_or_init(|| {
+    // once per endpoint and process (moto and dynalite tests share the binary); on a thread of
+    // its own (the caller may be inside a runtime)
+    static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    if !created.contains(&endpoint) {
+        created.push(endpoint.clone());
         let u = url.clone();
         let made = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -36,7 +39,7 @@ pub fn table_url(endpoint_var: &str, default_endpoint: &str) -> String {
         if let Err(e) = made {
             eprintln!("NOTICE: cannot create table {TABLE} at {endpoint}: {e}");
         }
-    });
+    }
     url
 }
 

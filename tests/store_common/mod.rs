@@ -8,8 +8,7 @@ use std::sync::Arc;
 use shardfold::store::{KvStore, connect};
 
 pub mod series;
-#[path = "../series_common/mod.rs"]
-pub mod series_common;
+pub(crate) use crate::series_common;
 
 /// Env var telling a re-invoked test binary which race worker to be.
 pub const CHILD_ENV: &str = "SHARDFOLD_RACE_CHILD";
@@ -54,7 +53,18 @@ pub async fn connect_errors_hide_password(backend: &str, urls: &[&str]) {
     }
 }
 
-/// Starts race worker `worker` in a child process running test `child_test` of this binary.
+/// The full libtest name of test `f` declared in module `module_path` (as `module_path!()`
+/// gives it, the crate's name first): what `--exact` needs to re-run that one test in a child
+/// process of this binary.
+pub fn test_name(module_path: &str, f: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_crate, module)) => format!("{module}::{f}"),
+        None => f.to_owned(),
+    }
+}
+
+/// Starts race worker `worker` in a child process running test `child_test` (its full name,
+/// see [`test_name`]) of this binary.
 pub fn spawn_child(child_test: &str, url: &str, metric: &str, shards: u32, worker: u32) -> Child {
     let exe = std::env::current_exe().expect("current_exe");
     Command::new(exe)
@@ -101,7 +111,12 @@ macro_rules! backend_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn series_writers_tasks_and_processes_fold_exactly_once() {
             let metric = suite::unique_prefix(concat!($name, "-series"));
-            store_common::series::series_race(&backend_url(), &metric, "series_child").await;
+            store_common::series::series_race(
+                &backend_url(),
+                &metric,
+                &store_common::test_name(module_path!(), "series_child"),
+            )
+            .await;
         }
 
         /// Not a test of its own: the body of a child process of the series race.
@@ -160,8 +175,9 @@ macro_rules! backend_tests {
                 return;
             };
             let metric = suite::unique_prefix($name);
+            let child = store_common::test_name(module_path!(), "race_child");
             let children: Vec<_> = (8..12)
-                .map(|w| store_common::spawn_child("race_child", &url, &metric, 4, w))
+                .map(|w| store_common::spawn_child(&child, &url, &metric, 4, w))
                 .collect();
             race::race_tasks(&store, &metric, 4, 0, 8).await;
             for mut c in children {

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 /// socket (how the server sees this client).
 struct Link {
     task: JoinHandle<()>,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // read by the Redis tests only
     upstream_local: SocketAddr,
 }
 
@@ -104,6 +105,7 @@ impl Proxy {
     }
 
     /// The addresses the server sees for the connections open now.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by the Redis tests only
     pub fn upstream_addrs(&self) -> Vec<SocketAddr> {
         let links = self.state.links.lock().unwrap();
         links
