@@ -265,6 +265,18 @@ async fn a_straggler_compactor_cannot_resurrect_or_double_count_a_sealed_or_evic
     }
 }
 
+/// A bucket shard's fingerprints are kept in sets of at most 16 384 (each ≈ 105 KB, inside
+/// DynamoDB's 400 KB item): appended batch by batch, and one batch larger than a set.
+#[tokio::test]
+async fn fingerprints_of_a_bucket_shard_span_several_sets() {
+    assert_eq!((sets_after(40_000, 2_000), sets_after(20_000, 20_000)), (3, 2));
+    for (n, batch) in [(40_000, 2_000), (20_000, 20_000)] {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let sizes = fingerprints_beyond_one_set(&store, "m", n, batch).await;
+        println!("{n} IDs in batches of {batch}: sets of {sizes:?} bytes");
+    }
+}
+
 /// The bytes a fold reads and writes do not grow with the metric's age: one-minute windows,
 /// 7 days of retention, K = 8, the default compaction rate, 200 events a minute in batches of
 /// 50. Compactions are drawn at random (1 in 16 appends), so a single hour's figure varies by

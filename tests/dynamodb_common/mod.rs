@@ -94,6 +94,21 @@ macro_rules! dynamodb_tests {
             ));
         }
 
+        /// 70 000 events in one bucket shard: their fingerprints (≈ 450 KB) no longer fit one
+        /// item, and the layout keeps them in sets that each do (before the sets were capped,
+        /// this compaction failed with `TooLarge`).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn fingerprints_beyond_one_item_are_kept_in_several_sets() {
+            let Some(store) = dynamodb_common::store(&backend_url()).await else {
+                return;
+            };
+            let metric = suite::unique_prefix("dynamodb-sets");
+            let sizes =
+                crate::series_common::fingerprints_beyond_one_set(&store, &metric, 70_000, 5_000)
+                    .await;
+            assert!(sizes.iter().sum::<usize>() > 407_524, "{sizes:?}");
+        }
+
         /// A table that does not exist is refused at connect, permanently, saying what to do.
         #[tokio::test]
         async fn a_missing_table_is_refused_at_connect() {

@@ -269,3 +269,77 @@ impl KvStore for GateStore {
         self.inner.delete(key)
     }
 }
+
+/// Fingerprints per stored set that compactions write (FORMAT.md, "Fingerprint sets").
+pub const IDS_PER_SET: usize = 16_384;
+
+/// How many fingerprint sets `n` new IDs per compaction in batches of `batch` leave in one
+/// bucket shard: a compaction adds to the last set while it holds at most [`IDS_PER_SET`],
+/// else starts sets of its own.
+pub fn sets_after(n: usize, batch: usize) -> usize {
+    let (mut sets, mut last) = (0, 0);
+    let mut left = n;
+    while left > 0 {
+        let b = batch.min(left);
+        left -= b;
+        if sets > 0 && last + b <= IDS_PER_SET {
+            last += b;
+        } else {
+            let more = b.div_ceil(IDS_PER_SET);
+            sets += more;
+            last = b - (more - 1) * IDS_PER_SET;
+        }
+    }
+    sets
+}
+
+/// One bucket shard remembering more fingerprints than one set holds: `n` events in one
+/// minute (one bucket, K = 1) folded in batches of `batch`, compacted after each, then all
+/// delivered and compacted again. The fingerprints are stored as [`sets_after`] sets (the sets
+/// replaced were deleted), none larger than about 7 bytes per ID; every redelivery is
+/// refused as a duplicate across all the sets; the answer is exact. Returns the sets' sizes in
+/// bytes.
+pub async fn fingerprints_beyond_one_set(
+    store: &Arc<dyn KvStore>,
+    metric: &str,
+    n: usize,
+    batch: usize,
+) -> Vec<usize> {
+    let clock = ManualClock::new(T0);
+    let cfg = config(&clock, 1).compact_every(0);
+    let series = Series::<Agg, Val>::open(store.clone(), metric, cfg)
+        .await
+        .unwrap();
+    let evs = events(n, 1, 77);
+    let bucket = evs[0].time_ms - evs[0].time_ms % MINUTE;
+    for _delivery in 0..2 {
+        for b in evs.chunks(batch) {
+            assert!(series.fold(b).await.unwrap().is_complete());
+            series.compact_range(bucket, bucket + 1).await.unwrap();
+        }
+    }
+    let view = series.query_range(bucket, bucket + MINUTE).await.unwrap();
+    assert_eq!(view.pending_records(), 0);
+    assert_exact(&view, &evs);
+    assert_eq!(
+        (view.tally().folded, view.tally().duplicates),
+        (n as u64, n as u64),
+        "every redelivery refused as a duplicate"
+    );
+    let mut dir = store.metric_key(metric, "");
+    if dir.last() != Some(&b'/') {
+        dir.push(b'/');
+    }
+    dir.extend_from_slice(b"i/");
+    let mut sizes = Vec::new();
+    for key in store.list(&dir).await.unwrap() {
+        let (bytes, _) = store.read(&key).await.unwrap().expect("listed set");
+        sizes.push(bytes.len());
+    }
+    assert_eq!(sizes.len(), sets_after(n, batch), "sets stored: {sizes:?}");
+    assert!(
+        sizes.iter().all(|&s| s <= 7 * IDS_PER_SET + 64),
+        "a set over 7 bytes per ID: {sizes:?}"
+    );
+    sizes
+}

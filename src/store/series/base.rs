@@ -1,7 +1,8 @@
 //! The base state of a bucket: each window's aggregate, the records already absorbed,
-//! counters, and per shard the name of the immutable key holding the fingerprints of that
-//! shard's folded events (an [`IdSet`], replaced by each compaction that adds IDs to it,
-//! deleted when the bucket is sealed). Compaction folds pending records into it; a query does
+//! counters, and per shard the names of the immutable keys holding the fingerprints of that
+//! shard's folded events ([`IdSet`]s of at most [`IDS_PER_SET`] each: a compaction that adds
+//! IDs replaces the shard's last set, or adds sets once it is full; all are deleted when the
+//! bucket is sealed). Compaction folds pending records into it; a query does
 //! the same on a copy.
 
 use std::collections::{BTreeMap, HashSet};
@@ -52,9 +53,10 @@ pub(crate) struct Base<A> {
     pub(crate) absorbed: Vec<u128>,
     /// Window start → aggregate.
     pub(crate) windows: BTreeMap<u64, A>,
-    /// Per shard, the id of the [`IdSet`] key holding the fingerprints of the shard's folded
-    /// events (`None`: no event yet). Empty until the first write, else K entries.
-    pub(crate) ids_keys: Vec<Option<u128>>,
+    /// Per shard, the ids of the [`IdSet`] keys holding the fingerprints of the shard's
+    /// folded events, oldest first (empty: no event yet). Empty until the first write, else K
+    /// entries.
+    pub(crate) ids_keys: Vec<Vec<u128>>,
 }
 
 impl<A> Default for Base<A> {
@@ -68,8 +70,16 @@ impl<A> Default for Base<A> {
     }
 }
 
-/// The fingerprints of the events folded into a base (type tag [`tags::SERIES_IDS`]):
-/// ascending, Golomb–Rice coded (about 7 bytes per ID from a few thousand IDs up).
+/// Fingerprints per [`IdSet`] that compactions write (a reader accepts any size): a full set
+/// takes about 110 KB (Golomb–Rice coded, at most about 6.5 bytes per ID at this size), so a
+/// set stays well inside the smallest value limit of a backend (DynamoDB's 400 KB item)
+/// however many events a bucket shard holds, and a compaction rewrites at most one set per
+/// shard, not everything the shard remembers.
+pub(crate) const IDS_PER_SET: usize = 16_384;
+
+/// Fingerprints of events folded into a base (type tag [`tags::SERIES_IDS`]): ascending,
+/// Golomb–Rice coded (about 7 bytes per ID from a few thousand IDs up). A shard's
+/// fingerprints are the union of its sets, which are disjoint.
 ///
 /// Canonical by construction, so it is read with
 /// [`decode_canonical_by_construction`](codec::decode_canonical_by_construction): with `n`
@@ -99,8 +109,9 @@ impl Codec for IdSet {
 /// in a sealed bucket, counts every event late.
 pub(crate) struct Folder<'a, A> {
     pub(crate) base: Base<A>,
-    /// Per shard, the fingerprints already folded (ascending); empty when sealed.
-    ids: &'a [Vec<u64>],
+    /// Per shard, the fingerprints already folded: the shard's sets, in the order of its keys
+    /// (each ascending); empty when sealed.
+    ids: &'a [Vec<Vec<u64>>],
     sealed: bool,
     template: &'a A,
     window_ms: u64,
@@ -110,10 +121,10 @@ pub(crate) struct Folder<'a, A> {
 }
 
 impl<'a, A: Aggregate> Folder<'a, A> {
-    /// `ids[k]`: shard k's fingerprints (ascending); ignored when `sealed`.
+    /// `ids[k]`: shard k's fingerprint sets (each ascending); ignored when `sealed`.
     pub(crate) fn new(
         base: Base<A>,
-        ids: &'a [Vec<u64>],
+        ids: &'a [Vec<Vec<u64>>],
         sealed: bool,
         template: &'a A,
         window_ms: u64,
@@ -134,9 +145,10 @@ impl<'a, A: Aggregate> Folder<'a, A> {
             return true;
         }
         let shard = fp % (self.ids.len().max(1) as u64);
-        self.ids
-            .get(shard as usize)
-            .is_some_and(|set| set.binary_search(&fp).is_ok())
+        self.ids.get(shard as usize).is_some_and(|sets| {
+            sets.iter()
+                .any(|set: &Vec<u64>| set.binary_search(&fp).is_ok())
+        })
     }
 
     /// Folds the events of `record`, unless the base absorbed the record already.
@@ -190,9 +202,9 @@ impl<'a, A: Aggregate> Folder<'a, A> {
     }
 
     /// The base after folding, with `absorbed` as its record list, and for every shard that
-    /// gained IDs its new fingerprint set (to store under a new key before the base is
+    /// gained IDs its new fingerprint sets (to store under new keys before the base is
     /// written).
-    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> (Base<A>, Vec<(u32, IdSet)>) {
+    pub(crate) fn finish(mut self, absorbed: Vec<u128>) -> (Base<A>, Vec<NewSets>) {
         self.base.absorbed = absorbed;
         let shards = self.ids.len().max(1);
         let mut fresh: Vec<Vec<u64>> = vec![Vec::new(); shards];
@@ -207,11 +219,37 @@ impl<'a, A: Aggregate> Folder<'a, A> {
                 continue;
             }
             new.sort_unstable();
-            let old = self.ids.get(k).map_or(&[][..], Vec::as_slice);
-            sets.push((k as u32, IdSet(merge_sorted(old, &new))));
+            let last = self.ids.get(k).and_then(|sets| sets.last());
+            sets.push(match last {
+                // room in the shard's last set: a copy of it with the new IDs replaces it
+                Some(last) if last.len() + new.len() <= IDS_PER_SET => NewSets {
+                    shard: k as u32,
+                    replaces_last: true,
+                    sets: vec![IdSet(merge_sorted(last, &new))],
+                },
+                // none yet, or full: the new IDs go to sets of their own
+                _ => NewSets {
+                    shard: k as u32,
+                    replaces_last: false,
+                    sets: new
+                        .chunks(IDS_PER_SET)
+                        .map(|c| IdSet(c.to_vec()))
+                        .collect(),
+                },
+            });
         }
         (self.base, sets)
     }
+}
+
+/// The fingerprint sets a compaction writes for one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewSets {
+    pub(crate) shard: u32,
+    /// Whether the first of `sets` replaces the shard's last set (which it contains); else
+    /// they are all added after it.
+    pub(crate) replaces_last: bool,
+    pub(crate) sets: Vec<IdSet>,
 }
 
 /// Merges two ascending, disjoint lists.
@@ -242,12 +280,21 @@ impl<A: Codec> Codec for Base<A> {
         }
         let n = u32::try_from(self.ids_keys.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_le_bytes());
-        for key in &self.ids_keys {
-            match key {
-                None => out.push(0),
-                Some(id) => {
+        for keys in &self.ids_keys {
+            // 0: none; 1: one set (the only form before sets were capped); 2: a count ≥ 2
+            match keys.as_slice() {
+                [] => out.push(0),
+                [id] => {
                     out.push(1);
                     out.extend_from_slice(&id.to_le_bytes());
+                }
+                many => {
+                    out.push(2);
+                    let n = u32::try_from(many.len()).unwrap_or(u32::MAX);
+                    out.extend_from_slice(&n.to_le_bytes());
+                    for id in many {
+                        out.extend_from_slice(&id.to_le_bytes());
+                    }
                 }
             }
         }
@@ -286,15 +333,29 @@ impl<A: Codec> Codec for Base<A> {
     }
 }
 
-fn read_ids_keys(r: &mut Reader<'_>) -> Result<Vec<Option<u128>>> {
+fn read_ids_keys(r: &mut Reader<'_>) -> Result<Vec<Vec<u128>>> {
     let n = r.u32("base id-set count")?;
     if n > super::config::MAX_SHARDS {
         return Err(Error::invalid_state(format!("{n} id sets")));
     }
+    let key = |r: &mut Reader<'_>| Ok(u128::from_le_bytes(r.array::<16>("base id-set key")?));
     (0..n)
         .map(|_| match r.u8("base id-set flag")? {
-            0 => Ok(None),
-            1 => Ok(Some(u128::from_le_bytes(r.array::<16>("base id-set key")?))),
+            0 => Ok(Vec::new()),
+            1 => Ok(vec![key(r)?]),
+            2 => {
+                let sets = r.u32("base id-set list length")? as usize;
+                // canonical: one set is flag 1
+                if sets < 2 {
+                    return Err(Error::invalid_state(format!("a list of {sets} id sets")));
+                }
+                if sets.saturating_mul(16) > r.remaining() {
+                    return Err(Error::Truncated {
+                        context: "base id-set list",
+                    });
+                }
+                (0..sets).map(|_| key(r)).collect()
+            }
             f => Err(Error::invalid_state(format!("base id-set flag {f:#04x}"))),
         })
         .collect()

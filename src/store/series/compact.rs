@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use futures_util::future::{join, join_all};
 
-use super::base::{Base, Folder, IdSet, Tally};
+use super::base::{Base, Folder, IdSet, NewSets, Tally};
 use super::keys::{GROUP, Kind};
 use super::record::Record;
 use super::{Series, SeriesValue};
@@ -23,7 +23,8 @@ pub(crate) struct Loaded<A, V> {
     pub(crate) sealed: bool,
     pub(crate) records: Vec<(u128, Vec<u8>, Record<V>)>,
     pub(crate) base: Option<(Base<A>, Version)>,
-    pub(crate) ids: Vec<Vec<u64>>,
+    /// Per shard, its fingerprint sets (each ascending).
+    pub(crate) ids: Vec<Vec<Vec<u64>>>,
 }
 
 /// What `<m>/cursor` holds (type tag [`tags::SERIES_CURSOR`]): buckets before `settle_next`
@@ -127,18 +128,20 @@ where
             return Err(self.named(&key, Error::invalid_state("id-set count is not K")));
         }
         // the base is read: its sets and the records (listed only now) load side by side
-        let sets = join_all(
-            set_keys
-                .iter()
-                .enumerate()
-                .map(|(k, id)| self.read_ids(bucket, k as u32, *id)),
-        );
+        let sets = join_all(set_keys.iter().enumerate().flat_map(|(k, ids)| {
+            ids.iter()
+                .map(move |id| async move { (k, self.read_ids(bucket, k as u32, *id).await) })
+        }));
         let (sets, records) = join(sets, self.read_records(bucket)).await;
         let mut ids = vec![Vec::new(); shards];
-        for (slot, set) in ids.iter_mut().zip(sets) {
-            match set? {
-                Some(set) => *slot = set,
-                None => return Ok(None),
+        // `join_all` keeps the order: each shard's sets arrive oldest first
+        for (k, set) in sets {
+            match (set?, ids.get_mut(k)) {
+                (Some(set), Some(slot)) => slot.push(set),
+                (None, _) => return Ok(None),
+                (Some(_), None) => {
+                    return Err(self.named(&key, Error::invalid_state("id-set shard out of range")));
+                }
             }
         }
         Ok(Some(Loaded {
@@ -181,17 +184,9 @@ where
         Ok(records)
     }
 
-    /// The fingerprints of shard `shard` of a base: empty without a set; `None` when its set
-    /// is gone (a concurrent compaction replaced it, or a seal deleted it).
-    async fn read_ids(
-        &self,
-        bucket: u64,
-        shard: u32,
-        id: Option<u128>,
-    ) -> Result<Option<Vec<u64>>> {
-        let Some(id) = id else {
-            return Ok(Some(Vec::new()));
-        };
+    /// The fingerprints of one of shard `shard`'s sets; `None` when the set is gone (a
+    /// concurrent compaction replaced it, or a seal deleted it).
+    async fn read_ids(&self, bucket: u64, shard: u32, id: u128) -> Result<Option<Vec<u64>>> {
         let key = self.keys.ids(bucket, shard, id);
         match self.store.read(&key).await? {
             None => Ok(None),
@@ -206,7 +201,7 @@ where
 
     /// Folds `loaded`'s records into its base: the new base, the new fingerprint sets of the
     /// shards that gained IDs, and whether anything changed.
-    pub(crate) fn fold_bucket(&self, loaded: &Loaded<A, V>) -> (Base<A>, Vec<(u32, IdSet)>, bool) {
+    pub(crate) fn fold_bucket(&self, loaded: &Loaded<A, V>) -> (Base<A>, Vec<NewSets>, bool) {
         let base = loaded
             .base
             .as_ref()
@@ -284,18 +279,23 @@ where
         let blank = base.windows.is_empty() && base.tally == Tally::default();
         let mut stale: Vec<Vec<u8>> = loaded.records.iter().map(|(_, k, _)| k.clone()).collect();
         if changed && !(loaded.base.is_none() && blank) {
-            base.ids_keys.resize(self.meta.shards as usize, None);
+            base.ids_keys.resize(self.meta.shards as usize, Vec::new());
             let mut created = Vec::with_capacity(sets.len());
-            for (k, set) in &sets {
-                let id = self.ids.next();
-                if let Some(old) = base
-                    .ids_keys
-                    .get_mut(*k as usize)
-                    .and_then(|slot| slot.replace(id))
+            for new in &sets {
+                let k = new.shard;
+                let Some(slot) = base.ids_keys.get_mut(k as usize) else {
+                    return Err(Error::internal("a fingerprint set for a shard out of range"));
+                };
+                if new.replaces_last
+                    && let Some(old) = slot.pop()
                 {
-                    stale.push(self.keys.ids(bucket, *k, old));
+                    stale.push(self.keys.ids(bucket, k, old));
                 }
-                created.push((self.keys.ids(bucket, *k, id), codec::encode(set)));
+                for set in &new.sets {
+                    let id = self.ids.next();
+                    slot.push(id);
+                    created.push((self.keys.ids(bucket, k, id), codec::encode(set)));
+                }
             }
             if !self
                 .write_base(

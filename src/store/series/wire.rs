@@ -106,12 +106,17 @@ pub fn goldens() -> Vec<(&'static str, Vec<u8>)> {
         absorbed: vec![7, 1 << 70, u128::MAX],
         windows,
         ids_keys: vec![
-            Some(0x0123_4567_89ab_cdef_0011_2233_4455_6677),
-            None,
-            Some(5),
-            None,
+            vec![0x0123_4567_89ab_cdef_0011_2233_4455_6677],
+            Vec::new(),
+            vec![5],
+            Vec::new(),
         ],
     };
+    // a shard whose fingerprints fill several sets (flag 2: a list of set ids)
+    let mut chunked = base.clone();
+    if let Some(slot) = chunked.ids_keys.get_mut(1) {
+        *slot = vec![9, 1 << 100, 3];
+    }
     let mut ids: Vec<u64> = events.iter().map(|e| e.0).collect();
     ids.sort_unstable();
     let cursor = Cursor {
@@ -127,6 +132,7 @@ pub fn goldens() -> Vec<(&'static str, Vec<u8>)> {
         ("series_presence.bin", codec::encode(&presence)),
         ("series_record.bin", codec::encode(&record)),
         ("series_base.bin", codec::encode(&base)),
+        ("series_base_sets.bin", codec::encode(&chunked)),
         ("series_cursor.bin", codec::encode(&cursor)),
         ("series_ids.bin", codec::encode(&IdSet(ids))),
     ]
