@@ -6,7 +6,6 @@
 //! every stored value decodes.
 #![cfg(any(feature = "sqlite", feature = "redis"))]
 
-#[allow(unused_macros)]
 use crate::store_common;
 
 use std::collections::BTreeSet;

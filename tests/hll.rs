@@ -1,7 +1,6 @@
 //! `Distinct` (HyperLogLog): merge laws across representations, precision folding, accuracy
 //! against exact counts, wire sizes, decoding of hostile bytes, golden files.
 
-
 use proptest::prelude::*;
 use shardfold::codec::{self, Codec, Limits, tags};
 use shardfold::hash::{hash_bytes, stable_hash};

@@ -269,7 +269,10 @@ async fn a_straggler_compactor_cannot_resurrect_or_double_count_a_sealed_or_evic
 /// DynamoDB's 400 KB item): appended batch by batch, and one batch larger than a set.
 #[tokio::test]
 async fn fingerprints_of_a_bucket_shard_span_several_sets() {
-    assert_eq!((sets_after(40_000, 2_000), sets_after(20_000, 20_000)), (3, 2));
+    assert_eq!(
+        (sets_after(40_000, 2_000), sets_after(20_000, 20_000)),
+        (3, 2)
+    );
     for (n, batch) in [(40_000, 2_000), (20_000, 20_000)] {
         let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
         let sizes = fingerprints_beyond_one_set(&store, "m", n, batch).await;

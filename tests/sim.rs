@@ -23,7 +23,6 @@
 mod check;
 #[path = "sim/plan.rs"]
 mod plan;
-#[allow(unused_macros)]
 #[cfg(any(
     feature = "sqlite",
     feature = "redis",

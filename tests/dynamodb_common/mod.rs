@@ -104,7 +104,7 @@ macro_rules! dynamodb_tests {
             };
             let metric = suite::unique_prefix("dynamodb-sets");
             let sizes =
-                crate::series_common::fingerprints_beyond_one_set(&store, &metric, 70_000, 5_000)
+                $crate::series_common::fingerprints_beyond_one_set(&store, &metric, 70_000, 5_000)
                     .await;
             assert!(sizes.iter().sum::<usize>() > 407_524, "{sizes:?}");
         }

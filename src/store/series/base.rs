@@ -231,10 +231,7 @@ impl<'a, A: Aggregate> Folder<'a, A> {
                 _ => NewSets {
                     shard: k as u32,
                     replaces_last: false,
-                    sets: new
-                        .chunks(IDS_PER_SET)
-                        .map(|c| IdSet(c.to_vec()))
-                        .collect(),
+                    sets: new.chunks(IDS_PER_SET).map(|c| IdSet(c.to_vec())).collect(),
                 },
             });
         }

@@ -284,7 +284,9 @@ where
             for new in &sets {
                 let k = new.shard;
                 let Some(slot) = base.ids_keys.get_mut(k as usize) else {
-                    return Err(Error::internal("a fingerprint set for a shard out of range"));
+                    return Err(Error::internal(
+                        "a fingerprint set for a shard out of range",
+                    ));
                 };
                 if new.replaces_last
                     && let Some(old) = slot.pop()
