@@ -71,7 +71,7 @@ impl<A> Default for Base<A> {
 }
 
 /// Fingerprints per [`IdSet`] that compactions write (a reader accepts any size): a full set
-/// takes about 110 KB (Golomb–Rice coded, at most about 6.5 bytes per ID at this size), so a
+/// takes about 105 KB (Golomb–Rice coded, about 6.4 bytes per ID at this size), so a
 /// set stays well inside the smallest value limit of a backend (DynamoDB's 400 KB item)
 /// however many events a bucket shard holds, and a compaction rewrites at most one set per
 /// shard, not everything the shard remembers.
