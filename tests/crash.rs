@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::series_common::*;
 use shardfold::store::{KvStore, ManualClock, connect, series_wire};
 use shardfold::testkit::SplitMix64;
-use store_common::series_common::*;
 
 /// Env var telling a re-run of this binary to be a worker: `url \t metric \t batch,batch,…`.
 const WORKER_ENV: &str = "SHARDFOLD_CRASH_WORKER";

@@ -4,6 +4,7 @@
 //! and on the real servers (Redis `WRONGTYPE`, a PostgreSQL check constraint).
 #![cfg(all(feature = "testkit", feature = "store"))]
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
 use crate::store_common;
 
 use std::collections::BTreeSet;
@@ -11,12 +12,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::series_common;
 use shardfold::store::conformance::{IdSum, TestEvent, race};
 use shardfold::store::{
     EventOutcome, KvStore, ManualClock, MemoryStore, Metric, StoreFuture, Version, WriteOutcome,
 };
 use shardfold::{Error, StoreErrorKind};
-use store_common::series_common;
 
 /// Fails the first `failures` calls (reads, creates, updates) on keys `fails` selects with an
 /// `Error::Store` of `kind`; everything else goes to an in-memory store.

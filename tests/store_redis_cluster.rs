@@ -10,8 +10,8 @@ use crate::store_common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::series_common::{self as sc, T0};
 use shardfold::store::{KvStore, ManualClock, Metric, WriteOutcome};
-use store_common::series_common::{self as sc, T0};
 
 const DEFAULT_URL: &str = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002";
 

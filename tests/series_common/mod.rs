@@ -270,7 +270,7 @@ impl KvStore for GateStore {
     }
 }
 
-/// Fingerprints per stored set that compactions write (FORMAT.md, "Fingerprint sets").
+/// Fingerprints per stored set that compactions write (FORMAT.md, `SERIES_IDS`).
 pub const IDS_PER_SET: usize = 16_384;
 
 /// How many fingerprint sets `n` new IDs per compaction in batches of `batch` leave in one

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use shardfold::store::{KvStore, connect};
 
 pub mod series;
-pub(crate) use crate::series_common;
 
 /// Env var telling a re-invoked test binary which race worker to be.
 pub const CHILD_ENV: &str = "SHARDFOLD_RACE_CHILD";

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use shardfold::Outcome;
 use shardfold::store::{EventOutcome, KvStore, ManualClock, Series, connect};
 
-use super::series_common::*;
+use crate::series_common::*;
 
 /// Env var telling a re-invoked test binary which series writers to be.
 pub const SERIES_CHILD_ENV: &str = "SHARDFOLD_SERIES_CHILD";

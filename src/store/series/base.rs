@@ -145,10 +145,9 @@ impl<'a, A: Aggregate> Folder<'a, A> {
             return true;
         }
         let shard = fp % (self.ids.len().max(1) as u64);
-        self.ids.get(shard as usize).is_some_and(|sets| {
-            sets.iter()
-                .any(|set: &Vec<u64>| set.binary_search(&fp).is_ok())
-        })
+        self.ids
+            .get(shard as usize)
+            .is_some_and(|sets| sets.iter().any(|set| set.binary_search(&fp).is_ok()))
     }
 
     /// Folds the events of `record`, unless the base absorbed the record already.
