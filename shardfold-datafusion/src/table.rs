@@ -294,7 +294,7 @@ impl<A: Aggregate> TableProvider for SeriesTable<A> {
     }
 
     fn table_type(&self) -> TableType {
-        TableType::View
+        TableType::Base
     }
 
     async fn scan(

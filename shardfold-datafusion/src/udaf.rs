@@ -148,6 +148,7 @@ impl AggregateUDFImpl for StateUdaf {
         };
         Ok(Box::new(StateAccumulator {
             state: self.kind.empty(parameter)?,
+            adopt: self.mode.reads_states(),
             mode: self.mode,
             input,
             name: self.name.clone(),
@@ -278,15 +279,29 @@ impl State {
         })
     }
 
-    /// Merges the envelope `bytes` into `self`: a typed error (wrong type, corrupt, mismatched
+    /// Merges the envelope `bytes` into `self` — or, when `adopt`, takes the decoded state as
+    /// it is (its parameters with it). A typed error (wrong type, corrupt, mismatched
     /// parameters) leaves `self` as it was.
-    fn merge_bytes(&mut self, bytes: &[u8]) -> shardfold::Result<()> {
+    fn merge_bytes(&mut self, bytes: &[u8], adopt: bool) -> shardfold::Result<()> {
+        fn merge<A: Merge + shardfold::Codec>(
+            a: &mut A,
+            bytes: &[u8],
+            adopt: bool,
+        ) -> shardfold::Result<()> {
+            let other: A = shardfold::decode(bytes)?;
+            if adopt {
+                *a = other;
+                Ok(())
+            } else {
+                a.merge(&other)
+            }
+        }
         match self {
-            State::Count(a) => a.merge(&shardfold::decode(bytes)?),
-            State::Sum(a) => a.merge(&shardfold::decode(bytes)?),
-            State::SumF64(a) => a.merge(&shardfold::decode(bytes)?),
-            State::Distinct(a) => a.merge(&shardfold::decode(bytes)?),
-            State::Quantiles(a) => a.merge(&shardfold::decode(bytes)?),
+            State::Count(a) => merge(a, bytes, adopt),
+            State::Sum(a) => merge(a, bytes, adopt),
+            State::SumF64(a) => merge(a, bytes, adopt),
+            State::Distinct(a) => merge(a, bytes, adopt),
+            State::Quantiles(a) => merge(a, bytes, adopt),
         }
     }
 
@@ -307,6 +322,10 @@ const MAX_DECIMAL38: u128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
 #[derive(Debug)]
 struct StateAccumulator {
     state: State,
+    /// Whether `state` is a placeholder with default parameters, to be replaced by the first
+    /// state merged: a `_merge` function learns the HLL precision or t-digest compression from
+    /// the states it reads.
+    adopt: bool,
     mode: Mode,
     /// The values' type (`None` when the function reads states).
     input: Option<DataType>,
@@ -316,15 +335,20 @@ struct StateAccumulator {
 impl StateAccumulator {
     fn merge_states(&mut self, states: &ArrayRef) -> Result<()> {
         let name = &self.name;
+        let (state, adopt) = (&mut self.state, &mut self.adopt);
         let mut merge = |bytes: Option<&[u8]>| -> Result<()> {
             match bytes {
                 None => Ok(()),
-                Some(b) => self.state.merge_bytes(b).map_err(|e| {
-                    DataFusionError::External(Box::new(StateError {
-                        function: name.clone(),
-                        source: e,
-                    }))
-                }),
+                Some(b) => {
+                    state.merge_bytes(b, *adopt).map_err(|e| {
+                        DataFusionError::External(Box::new(StateError {
+                            function: name.clone(),
+                            source: e,
+                        }))
+                    })?;
+                    *adopt = false;
+                    Ok(())
+                }
             }
         };
         match states.data_type() {

@@ -549,6 +549,49 @@ async fn sketches_of_different_parameters_do_not_merge() {
         ),
         "{e}"
     );
+    // states of one precision merge, whatever it is: the merge takes it from the states
+    let mut other12 = Distinct::try_new(12).unwrap();
+    other12.insert(2_i64).unwrap();
+    let mut both12 = p12.clone();
+    both12.insert(2_i64).unwrap();
+    let only12 = context_with(
+        vec![
+            Some(shardfold::encode(&p12)),
+            None,
+            Some(shardfold::encode(&other12)),
+        ],
+        vec![None; 3],
+    )
+    .await;
+    let b = run(
+        &only12,
+        "SELECT sf_distinct_merge(s), sf_distinct_merge_state(s) FROM t",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b[0].column(0).as_primitive::<UInt64Type>().value(0),
+        both12.count()
+    );
+    assert_eq!(
+        b[0].column(1).as_binary::<i32>().value(0),
+        shardfold::encode(&both12).as_slice()
+    );
+    let mut q50 = Quantiles::try_new(50).unwrap();
+    q50.insert(1.5).unwrap();
+    let quantiles = context_with(vec![Some(shardfold::encode(&q50))], vec![None]).await;
+    let b = run(
+        &quantiles,
+        "SELECT sf_quantile(sf_quantiles_merge(s), 0.5) FROM t",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b[0].column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .value(0),
+        1.5
+    );
     // a precision given in SQL makes states that merge with p = 12 sketches
     let b = run(
         &ctx,
