@@ -69,7 +69,6 @@ mod table;
 mod udaf;
 
 use datafusion::common::DataFusionError;
-use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 pub use table::{Column, SeriesTable};
@@ -210,7 +209,8 @@ pub fn udfs() -> Vec<ScalarUDF> {
 
 /// Registers every function of the crate with `ctx`.
 ///
-/// Functions of the same names registered before are replaced.
+/// Functions of the same names registered before are replaced. For a `SessionState` built
+/// otherwise, register [`udafs`] and [`udfs`] with its builder.
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
     for f in udafs() {
         ctx.register_udaf(f);
@@ -218,17 +218,6 @@ pub fn register(ctx: &datafusion::prelude::SessionContext) {
     for f in udfs() {
         ctx.register_udf(f);
     }
-}
-
-/// Registers every function of the crate with a mutable registry (a `SessionState`).
-pub fn register_with(registry: &mut dyn FunctionRegistry) -> datafusion::common::Result<()> {
-    for f in udafs() {
-        registry.register_udaf(std::sync::Arc::new(f))?;
-    }
-    for f in udfs() {
-        registry.register_udf(std::sync::Arc::new(f))?;
-    }
-    Ok(())
 }
 
 /// A shardfold error as DataFusion's `External` error (the typed error stays its source, for
