@@ -265,8 +265,10 @@ mod desugared {
             }
             opts.mode = PutMode::Overwrite;
             Box::pin(async move {
-                // let other writers in between a read and this write, as a network would
-                tokio::task::yield_now().await;
+                // let other writers in between a read and this write, as a network would (a
+                // real pause: `yield_now` alone let a loaded CI run serialise every increment,
+                // and the lost updates this store must show did not happen)
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 self.inner.put_opts(location, payload, opts).await
             })
         }
