@@ -4,9 +4,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, LargeBinaryArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
     UInt16Type, UInt32Type, UInt64Type,
@@ -352,24 +350,9 @@ impl StateAccumulator {
             }
         };
         match states.data_type() {
-            DataType::Binary => states
-                .as_any()
-                .downcast_ref::<BinaryArray>()
-                .into_iter()
-                .flatten()
-                .try_for_each(&mut merge),
-            DataType::LargeBinary => states
-                .as_any()
-                .downcast_ref::<LargeBinaryArray>()
-                .into_iter()
-                .flatten()
-                .try_for_each(&mut merge),
-            DataType::BinaryView => states
-                .as_any()
-                .downcast_ref::<BinaryViewArray>()
-                .into_iter()
-                .flatten()
-                .try_for_each(&mut merge),
+            DataType::Binary => states.as_binary::<i32>().iter().try_for_each(&mut merge),
+            DataType::LargeBinary => states.as_binary::<i64>().iter().try_for_each(&mut merge),
+            DataType::BinaryView => states.as_binary_view().iter().try_for_each(&mut merge),
             other => exec_err!("{name}: states are binary shardfold envelopes, got {other}"),
         }
     }
