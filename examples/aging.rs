@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! . .ci/services.sh   # as root, if Redis is not running on 127.0.0.1:6379
-//! cargo run --release --features sqlite,redis,testkit --example aging -- \
+//! cargo run --release -p shardfold-examples --features sqlite,redis,testkit --example aging -- \
 //!     [--backend sqlite|redis|both|memory] [--hours 48] [--old-hours 12] \
 //!     [--redis redis://127.0.0.1:6379/] [--compact-every N]
 //! ```

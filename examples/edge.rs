@@ -1,7 +1,7 @@
 //! Edge: a device pre-aggregates offline into a local SQLite file, and later uploads each
 //! sealed minute as **one partial** with a contribution ID. Uploading twice changes nothing.
 //!
-//! `cargo run --release --features sqlite --example edge`
+//! `cargo run --release -p shardfold-examples --features sqlite --example edge`
 //!
 //! The device (a sensor gateway, a phone, a point-of-sale terminal) is offline for three
 //! hours. It folds its readings into a `Series<Stats, f64>` in a file of its own — the same

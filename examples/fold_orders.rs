@@ -2,7 +2,7 @@
 //! every fold gives byte-identical state — while naive floating-point summation of the same
 //! values does not.
 //!
-//! `cargo run --release --example fold_orders`
+//! `cargo run --release -p shardfold-examples --example fold_orders`
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //! `Keyed<String, Stats>` fed batches whose events spread over 10 keys, then over 10 000.
 //!
 //! ```text
-//! cargo run --release --features sqlite,testkit --example keyed_cost -- [--minutes 20] [--keys 10,10000]
+//! cargo run --release -p shardfold-examples --features sqlite,testkit --example keyed_cost -- [--minutes 20] [--keys 10,10000]
 //! ```
 //!
 //! Workload: a `ManualClock` replays event time. Every minute 4 000 events (unique ID, a

@@ -1,7 +1,7 @@
 //! A Kinesis-triggered AWS Lambda function that folds orders exactly once with a sequence
 //! high-water mark per Kinesis shard, answering with the first failed sequence number.
 //!
-//! `cargo run --features lambda,sqlite --example lambda_kinesis`
+//! `cargo run -p shardfold-examples --features lambda,sqlite --example lambda_kinesis`
 //!
 //! The metric is a `Metric<Deduped<Stats, SeqDedup>>`: one mark per Kinesis shard, so a retried
 //! batch, a bisected half or a restart from a reported sequence number is a duplicate, with

@@ -1,7 +1,7 @@
 //! An SQS-triggered AWS Lambda function that folds orders into a windowed series, answering
 //! with a partial batch response: only the messages that failed come back.
 //!
-//! `cargo run --features lambda,sqlite --example lambda_sqs`
+//! `cargo run -p shardfold-examples --features lambda,sqlite --example lambda_sqs`
 //!
 //! Deployed (the event source mapping with `FunctionResponseTypes: ["ReportBatchItemFailures"]`),
 //! `AWS_LAMBDA_RUNTIME_API` is set and `main` runs the Lambda runtime; the store is

@@ -2,7 +2,7 @@
 //! delivered at least once, 5 % of them twice, in shuffled order — into one shared, windowed
 //! metric in the embedded SQLite store. Then the answer is printed next to the exact truth.
 //!
-//! `cargo run --release --features sqlite --example quickstart`
+//! `cargo run --release -p shardfold-examples --example quickstart`
 //!
 //! Each instance is what a Lambda handler would be: it holds nothing between batches, opens the
 //! series, folds its batch with `Series::fold` (an append to the batch's minute buckets), and

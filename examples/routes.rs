@@ -3,7 +3,7 @@
 //! against the exact truth.
 //!
 //! ```text
-//! cargo run --release --features sqlite,derive,testkit --example routes
+//! cargo run --release -p shardfold-examples --features sqlite,derive,testkit --example routes
 //! ```
 //!
 //! 100 000 requests over 50 routes (popularity skewed, each route its own latency profile, 3 %

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! . .ci/services.sh   # as root, if Redis is not running on 127.0.0.1:6379
-//! cargo run --release --features redis,sqlite,testkit --example e2e -- \
+//! cargo run --release -p shardfold-examples --features redis,sqlite,testkit --example e2e -- \
 //!     [--events 1000000] [--events-at 10:100000] [--k 1,4,16] [--workers 1,4,16] \
 //!     [--batch 10,100,1000] [--compact-every 16] [--sqlite] [--no-naive] [--seed 8]
 //! ```

@@ -275,9 +275,11 @@ pub async fn windowed_end_to_end(store: Arc<dyn KvStore>, prefix: &str) {
         w.1 += i128::from(e.value);
     }
     // task t folds batches of 50 from two overlapping slices: every event goes through two tasks
+    let redelivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks: Vec<_> = (0..4usize)
         .map(|t| {
             let m = Arc::clone(&metric);
+            let redelivered = Arc::clone(&redelivered);
             let mut mine: Vec<Event<i64>> = events[t * 300..(t + 1) * 300].to_vec();
             mine.extend_from_slice(&events[((t + 1) % 4) * 300..((t + 1) % 4 + 1) * 300]);
             tokio::spawn(async move {
@@ -291,7 +293,9 @@ pub async fn windowed_end_to_end(store: Arc<dyn KvStore>, prefix: &str) {
                         if failed.is_empty() {
                             break;
                         }
-                        assert!(attempt < 5, "{:?}", report.outcomes);
+                        assert!(attempt < 10, "{:?}", report.outcomes);
+                        redelivered
+                            .fetch_add(failed.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         pending = failed.into_iter().map(|i| pending[i].clone()).collect();
                     }
                 }
@@ -307,6 +311,13 @@ pub async fn windowed_end_to_end(store: Arc<dyn KvStore>, prefix: &str) {
         .map(|(start, (count, sum))| (start, (count.get(), sum.get())))
         .collect();
     assert_eq!(got, model, "per-window count and sum");
-    assert_eq!(state.duplicates(), 1200, "every event was delivered twice");
+    // every event was delivered twice; a Failed write may still have landed (its reply was
+    // past the deadline), and then its redelivery is a duplicate too: at most one per redelivery
+    let redelivered = redelivered.load(std::sync::atomic::Ordering::Relaxed);
+    let dups = state.duplicates();
+    assert!(
+        (1200..=1200 + redelivered).contains(&dups),
+        "{dups} duplicates: 2 400 deliveries and {redelivered} redeliveries of 1 200 events"
+    );
     assert_eq!(state.late(), 0);
 }
