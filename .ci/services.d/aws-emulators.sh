@@ -14,6 +14,10 @@ if ! port_open 5000; then
     --startas "$(command -v moto_server)" -- -H 127.0.0.1 -p 5000
 fi
 wait_for moto port_open 5000
+# moto keeps every earlier run's objects and tables in memory and slows down with them (its
+# tests took longer run after run): emptied here; the tests create their bucket and tables
+curl -s -o /dev/null -X POST http://127.0.0.1:5000/moto-api/reset ||
+  echo "services: moto could not be reset (it keeps earlier runs' data)"
 
 # --- dynalite 127.0.0.1:4567 ---
 dynalite_dir=/opt/shardfold-dynalite
